@@ -1,0 +1,1 @@
+"""device_bench stage of dynabert-edge."""

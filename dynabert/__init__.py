@@ -1,0 +1,1 @@
+"""dynabert-edge core: the adaptive BERT, the width/depth arithmetic, rewiring, slicing, data."""
