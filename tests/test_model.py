@@ -161,3 +161,26 @@ def test_minilm_rewire_slice_and_reload(minilm, tmp_path):
     assert stats.params_embeddings == 30522 * 384 + 512 * 384 + 2 * 384 + 2 * 384
     assert stats.params_encoder == 3 * (3 * (384 * 96 + 96) + 96 * 384 + 384 + 2 * 384
                                         + 384 * 384 + 384 + 384 * 384 + 384 + 2 * 384)
+
+
+@pytest.mark.minilm
+@pytest.mark.glue
+def test_minilm_importance_over_sst2_dev_loader(minilm, glue_dir):
+    from dynabert.data import make_dataloader, read_glue_split
+
+    hf, tokenizer = minilm
+    model = AdaptiveModel(hf).eval()
+    dev = read_glue_split(glue_dir, "sst2", "dev")[:48]
+    loader = make_dataloader(dev, tokenizer, batch_size=16, max_length=64, shuffle=False)
+    batch = next(iter(loader))
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    before = forward(model, inputs).logits
+    imp = compute_importance(model, loader, progress=False)
+    assert imp.heads.shape == (6, 12) and imp.neurons.shape == (6, 1536)
+    assert torch.all(imp.heads > 0) and imp.heads.std() > 0
+    rewire(model, imp)
+    assert (forward(model, inputs).logits - before).abs().max() <= 1e-5
+    sliced = slice_subnetwork(model, 0.25, 0.5)
+    with torch.no_grad():
+        got = sliced(**inputs).logits
+    assert (got - forward(model, inputs, width_mult=0.25, depth_mult=0.5).logits).abs().max() <= 1e-4
