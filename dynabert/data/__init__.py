@@ -12,7 +12,6 @@ Typical use::
 from .hub import examples_from_hf_dataset, hub_split_name, load_hub_split
 from .loader import (
     EpochBatchSampler,
-    PaddingCollator,
     TokenizedDataset,
     epoch_generator,
     make_dataloader,
@@ -29,7 +28,6 @@ __all__ = [
     "DataError",
     "EpochBatchSampler",
     "Example",
-    "PaddingCollator",
     "TaskSpec",
     "TokenizedDataset",
     "compute_metrics",

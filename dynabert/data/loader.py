@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from transformers import DataCollatorWithPadding
 
 from .records import Example
 
@@ -81,39 +82,6 @@ def tokenize_examples(examples: Sequence[Example], tokenizer: Any, *, max_length
             features.setdefault(key, []).extend(column)
     labels = [float(ex.label) if regression else int(ex.label) for ex in examples]
     return TokenizedDataset(features, labels, regression)
-
-
-class PaddingCollator:
-    """Pad a list of features to the longest in the batch and stack them into tensors.
-
-    Picklable (a class, not a closure), so it works with ``num_workers > 0``.
-    """
-
-    def __init__(self, pad_token_id: int, *, padding_side: str = "right", is_regression: bool = False,
-                 pad_to_multiple_of: int | None = None) -> None:
-        if padding_side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-        self.pad_token_id = pad_token_id
-        self.padding_side = padding_side
-        self.label_dtype = torch.float32 if is_regression else torch.long
-        self.pad_to_multiple_of = pad_to_multiple_of
-
-    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        if self.pad_to_multiple_of:
-            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        batch: dict[str, torch.Tensor] = {}
-        for key in features[0]:
-            if key == "labels":
-                continue
-            pad_value = self.pad_token_id if key == "input_ids" else 0
-            rows = []
-            for f in features:
-                padding = [pad_value] * (width - len(f[key]))
-                rows.append(f[key] + padding if self.padding_side == "right" else padding + f[key])
-            batch[key] = torch.tensor(rows, dtype=torch.long)
-        batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=self.label_dtype)
-        return batch
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -191,7 +159,7 @@ def make_dataloader(examples: Sequence[Example] | TokenizedDataset, tokenizer: A
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token first")
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
-    side = getattr(tokenizer, "padding_side", "right")
-    collate = PaddingCollator(tokenizer.pad_token_id, padding_side=side,
-                              is_regression=dataset.is_regression, pad_to_multiple_of=pad_to_multiple_of)
+    # Pads each batch to its own longest row (tokenizer.pad: the tokenizer's pad id and padding side);
+    # labels become long tensors for classes and float tensors for regression scores.
+    collate = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
