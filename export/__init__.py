@@ -1,1 +1,22 @@
-"""export stage of dynabert-edge."""
+"""export stage of dynabert-edge: the 12 sub-models of a rewired DynaBERT in every deployment format.
+
+``python -m export.all --ckpt CKPT`` (see :mod:`export.all`). One module per job:
+
+- :mod:`export.huggingface`  ``hf/``: the physically sliced stock transformers checkpoint
+- :mod:`export.wrapper`      the traced module (eager attention, precomputed additive mask)
+- :mod:`export.onnx_export`  ONNX fp32 with dynamic batch/sequence axes
+- :mod:`export.optimize`     onnxruntime's transformer fusions, kept where measured faster
+- :mod:`export.quantize`     INT8 ONNX: dynamic per-channel, and static QDQ
+- :mod:`export.ort_format`   ``.ort`` for ONNX Runtime Mobile and the required-operators config
+- :mod:`export.coreml`       Core ML ``.mlpackage`` (fp16, int8 weights) and its spec validation
+- :mod:`export.pte`          ExecuTorch ``.pte`` with XNNPACK (the ``executorch`` extra)
+- :mod:`export.verify`       the parity gate and the weight-count check
+- :mod:`export.pipeline`     one sub-model's artifacts: build, verify, skip what is up to date
+- :mod:`export.workers`      the worker processes (spawned; they die with the main process)
+- :mod:`export.manifest`     ``manifest.json`` and its schema (what device_bench reads)
+- :mod:`export.formats`      the table of formats, their tools and extras
+- :mod:`export.inputs`       real dev/train inputs for verification and calibration
+- :mod:`export.atomic`       atomic writes and checksums
+- :mod:`export.report`       the summary table
+- :mod:`export.quiet`        keeping the converters' log chatter off the progress bar
+"""

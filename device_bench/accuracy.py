@@ -1,0 +1,133 @@
+"""The task metric over the whole dev set, computed through the exported file in its own runtime.
+
+Every example is tokenized once, with the export's own tokenizer, at its own length (truncated to the
+model's ``max_length``), as the app does. Examples of exactly the same length are batched together:
+with no padding a row's logits are what a batch-1 run gives, and it is several times faster. Two kinds
+of files run strictly one example at a time:
+
+- dynamically quantized INT8 (``precision == "int8"``): the activation scale is taken over the whole
+  input tensor, so a batch would change every row's result;
+- files exported for batch 1 (ExecuTorch ``.pte``, Core ML).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .manifest_reader import Artifact, BenchError, Manifest
+from .runtimes import Runner, make_feed
+
+#: Largest same-length batch; bigger ones gain nothing on a CPU and cost memory.
+MAX_BATCH = 64
+_FEATURES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class DevSet:
+    task: str
+    main_metric: str
+    path: str  # the dev file
+    examples: int
+    labels: np.ndarray
+    features: list[dict[str, np.ndarray]]  # per example, (1, length) int64 arrays
+    fingerprint: str  # SHA-256 of the tokenized inputs and labels: the accuracy cache key
+
+    @property
+    def lengths(self) -> list[int]:
+        return [int(f["input_ids"].shape[1]) for f in self.features]
+
+
+def load_tokenizer(manifest: Manifest):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(manifest.tokenizer_dir)
+
+
+def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: int | None = None,
+                 tokenizer=None) -> DevSet:
+    """The task's dev split, from ``data_dir`` or where export took its verification inputs."""
+    from dynabert.data import DataError, get_task, read_glue_split
+
+    try:
+        spec = get_task(manifest.task)
+    except ValueError as exc:
+        raise BenchError(f"accuracy: {exc}") from None
+    source = Path(data_dir).expanduser() if data_dir is not None else manifest.data_dir
+    if source is None:
+        raise BenchError("accuracy: the manifest records no dev data folder; pass --data-dir (a GLUE directory)")
+    try:
+        examples = read_glue_split(source, spec, "dev")
+    except (DataError, ValueError) as exc:
+        raise BenchError(f"accuracy: cannot read the {spec.display_name} dev set: {exc}; pass --data-dir") from None
+    if limit is not None:
+        examples = examples[:limit]
+    tokenizer = tokenizer or load_tokenizer(manifest)
+    pairs = [ex.text_pair for ex in examples] if examples[0].text_pair is not None else None
+    encoded = tokenizer([ex.text for ex in examples], pairs, truncation=True, max_length=manifest.max_length)
+    features = []
+    digest = hashlib.sha256()
+    for i in range(len(examples)):
+        feature = {}
+        for name in _FEATURES:
+            if name in encoded:
+                feature[name] = np.asarray([encoded[name][i]], dtype=np.int64)
+                digest.update(name.encode() + feature[name].tobytes())
+        features.append(feature)
+    labels = np.asarray([ex.label for ex in examples], dtype=np.float64 if spec.is_regression else np.int64)
+    digest.update(labels.tobytes())
+    return DevSet(spec.name, spec.main_metric, examples[0].source.rsplit(":", 1)[0], len(examples), labels,
+                  features, digest.hexdigest())
+
+
+def batches_for(artifact: Artifact, runtime: str, dev: DevSet) -> list[list[int]]:
+    """Example indices run together: same-length groups, or one by one (see the module docstring)."""
+    one_by_one = artifact.precision == "int8" or runtime in ("executorch-xnnpack", "coreml")
+    if one_by_one:
+        return [[i] for i in range(dev.examples)]
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for i, length in enumerate(dev.lengths):
+        by_length[length].append(i)
+    return [idx[s:s + MAX_BATCH] for _, idx in sorted(by_length.items()) for s in range(0, len(idx), MAX_BATCH)]
+
+
+def logits_for(runner: Runner, artifact: Artifact, dev: DevSet) -> np.ndarray:
+    """Logits of every dev example, in dev-set order."""
+    out: np.ndarray | None = None
+    limit = artifact.max_length or None
+    for idx in batches_for(artifact, runner.runtime, dev):
+        if limit and dev.features[idx[0]]["input_ids"].shape[1] > limit:
+            raise BenchError(f"{artifact.id}: a dev example is longer than the file's max_length {limit}")
+        stacked = {k: np.concatenate([dev.features[i][k] for i in idx]) for k in dev.features[idx[0]]}
+        logits = np.asarray(runner.run(make_feed(artifact, stacked)), dtype=np.float32)
+        if out is None:
+            out = np.zeros((dev.examples, logits.shape[-1]), dtype=np.float32)
+        out[idx] = logits.reshape(len(idx), -1)
+    assert out is not None
+    return out
+
+
+def evaluate(runner: Runner, artifact: Artifact, dev: DevSet) -> dict:
+    """``{"metric", "metrics", "n", "seconds"}``: the main metric and all of the task's metrics."""
+    from dynabert.data import compute_metrics
+
+    start = time.perf_counter()
+    logits = logits_for(runner, artifact, dev)
+    seconds = time.perf_counter() - start
+    if not np.isfinite(logits).all():
+        raise BenchError(f"{artifact.id}: non-finite logits on the dev set")
+    metrics = compute_metrics(dev.task, logits, dev.labels)
+    return {"metric": metrics[dev.main_metric], "metrics": metrics, "n": dev.examples, "seconds": round(seconds, 3),
+            "predictions_sha256": predictions_digest(logits)}
+
+
+def predictions_digest(logits: np.ndarray) -> str:
+    """SHA-256 of the predicted class ids (or of the scores to 4 decimals for regression): a fingerprint of
+    every prediction, so two evaluations can be compared beyond their metric."""
+    values = logits.argmax(axis=-1).astype(np.int64) if logits.shape[-1] > 1 else np.round(logits[:, 0], 4)
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()

@@ -1,0 +1,584 @@
+"""The benchmark run: manifest in; accuracy, size, latency and memory of every artifact out.
+
+    from device_bench.harness import run
+    results = run("out/export/ckpt/manifest.json")              # writes out/export/ckpt/bench/
+    results = run(manifest, out_dir="bench", fast=True)         # CI settings: a few seconds per group
+
+Phases, in this order so that nothing else competes with the latency measurements:
+
+1. read and check the manifest (every listed file exists and has its recorded SHA-256);
+2. accuracy over the whole dev set (each file in its own runtime, 1 thread each, ``jobs`` files at a
+   time) and deflate sizes, in a pool of ``jobs`` workers; cached by file SHA-256 + dev-set fingerprint;
+3. latency, one group per thread count, every model of the group interleaved (see ``latency.py``);
+4. peak RSS, one forked process per model (see ``memory.py``);
+5. the Android phone over adb, when one is attached (see ``adb.py``);
+6. ``results.json``, ``table.md``, ``table.csv``, ``report.html`` (+ PNGs), each written atomically.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import accuracy as acc
+from . import latency as lat
+from . import memory, runtimes, size
+from .io import write_json
+from .manifest_reader import Artifact, BenchError, Manifest, read_manifest
+
+RESULTS_SCHEMA = "dynabert-edge/device-bench/v1"
+#: Bump when the accuracy or size computation changes, so cached numbers are not reused.
+_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    seq_lens: tuple[int, ...] = (32, 128)
+    cpu_threads: tuple[int, ...] = ()  # empty: (1, all cores)
+    mobile_threads: tuple[int, ...] = (1, 2)
+    latency: lat.LatencySettings = field(default_factory=lat.LatencySettings)
+    accuracy: bool = True
+    accuracy_limit: int | None = None  # first N dev examples only (None: the whole dev set)
+    deflate: bool = True
+    rss: bool = True
+    formats: tuple[str, ...] | None = None  # None: every format in the manifest
+    runtimes: tuple[str, ...] | None = None  # None: every runtime that serves an artifact
+    jobs: int = 0  # workers for accuracy and sizes (0: all cores)
+    include_failed: bool = False  # also measure artifacts that failed export verification (flagged)
+    cache: bool = True
+
+    def cpu_thread_counts(self) -> tuple[int, ...]:
+        return self.cpu_threads or tuple(sorted({1, os.cpu_count() or 1}))
+
+    def threads_for(self, runtime: str) -> tuple[int, ...]:
+        kind = runtimes.RUNTIMES[runtime].threads
+        if kind == "cpu":
+            return self.cpu_thread_counts()
+        if kind == "mobile":
+            return self.mobile_threads
+        return (0,)
+
+
+#: CI settings: every code path, a few seconds per group.
+FAST = BenchSettings(latency=lat.LatencySettings(warmup=1, min_runs=5, min_seconds=0.02, max_group_seconds=60.0),
+                     deflate=True, rss=True)
+
+
+def _log(message: str) -> None:
+    print(f"device_bench: {message}", file=sys.stderr, flush=True)
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="job", disable=not progress, dynamic_ncols=True, leave=False)
+
+
+# ---------------------------------------------------------------------------------------------- environment
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _versions() -> dict[str, str | None]:
+    import importlib.metadata as md
+
+    out: dict[str, str | None] = {}
+    for dist in ("onnxruntime", "torch", "transformers", "executorch", "coremltools", "numpy"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def environment() -> dict:
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": _cpu_model(),
+            "cores": os.cpu_count(), "versions": _versions()}
+
+
+# ---------------------------------------------------------------------------------------------- model facts
+
+
+def _model_facts(manifest: Manifest, seq_lens: tuple[int, ...]) -> dict[str, dict]:
+    """Parameters and FLOPs per sub-model, from its ``hf/config.json`` via ``dynabert.stats.model_stats``."""
+    from transformers import AutoConfig
+
+    from dynabert.stats import model_stats
+
+    facts: dict[str, dict] = {}
+    for subnet in manifest.subnets:
+        name = subnet["name"]
+        hf_dir = manifest.hf_dir(name)
+        record: dict = {"name": name, "width_mult": float(subnet["width_mult"]),
+                        "depth_mult": float(subnet["depth_mult"]), "flops": {}}
+        if hf_dir is not None and (hf_dir / "config.json").is_file():
+            config = AutoConfig.from_pretrained(hf_dir)
+            stats = model_stats(config, 128)
+            record["params"] = {"embeddings": stats.params_embeddings, "encoder": stats.params_encoder,
+                                "head": stats.params_head, "total": stats.params_total}
+            for seq in sorted({*seq_lens, 128}):
+                record["flops"][seq] = model_stats(config, seq).flops
+        else:  # no hf/ to read: the manifest's own numbers (seq 128 only)
+            record["params"] = subnet.get("params")
+            if subnet.get("flops_seq128"):
+                record["flops"][128] = subnet["flops_seq128"]
+        facts[name] = record
+    return facts
+
+
+# ---------------------------------------------------------------------------------------------- accuracy + size
+
+
+class _Cache:
+    """Accuracy and deflate sizes keyed by the file's SHA-256 (and the dev set): re-runs skip them."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path = path
+        self.enabled = enabled
+        self.lock = threading.Lock()
+        self.data: dict = {}
+        if enabled and path.is_file():
+            try:
+                loaded = json.loads(path.read_text())
+                if loaded.get("version") == _CACHE_VERSION:
+                    self.data = loaded.get("entries", {})
+            except (OSError, ValueError):
+                self.data = {}
+
+    def get(self, key: str):
+        return self.data.get(key) if self.enabled else None
+
+    def put(self, key: str, value) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.data[key] = value
+            write_json(self.path, {"version": _CACHE_VERSION, "entries": self.data})
+
+
+def _accuracy_job(artifact: Artifact, runtime: str, dev: acc.DevSet) -> dict:
+    runner = runtimes.load(runtime, artifact, 1)
+    try:
+        return acc.evaluate(runner, artifact, dev)
+    finally:
+        runner.close()
+
+
+def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.DevSet | None,
+                        dev_reason: str | None, settings: BenchSettings, cache: _Cache,
+                        progress: bool) -> tuple[dict[str, dict], dict[str, dict]]:
+    accuracy: dict[str, dict] = {}
+    sizes: dict[str, dict] = {a.id: {"bytes": size.disk_bytes(a.path)} for a in artifacts}
+    jobs: dict[cf.Future, tuple[str, str, str]] = {}
+    workers = settings.jobs or os.cpu_count() or 1
+    runtimes.set_executorch_threads(1)
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        for a in artifacts:
+            runtime = runtimes.ACCURACY_RUNTIME.get(a.runtime, a.runtime)
+            reason = runtimes.unavailable_reason(runtime)
+            if not settings.accuracy:
+                accuracy[a.id] = {"status": "not run", "reason": "accuracy disabled", "runtime": runtime}
+            elif reason:
+                accuracy[a.id] = {"status": "not run", "reason": reason, "runtime": runtime}
+            elif dev is None:
+                accuracy[a.id] = {"status": "not run", "reason": dev_reason, "runtime": runtime}
+            else:
+                key = f"acc|{a.sha256}|{runtime}|{dev.fingerprint}"
+                hit = cache.get(key)
+                if hit is not None:
+                    accuracy[a.id] = {**hit, "cached": True}
+                else:
+                    jobs[pool.submit(_accuracy_job, a, runtime, dev)] = ("acc", a.id, key)
+                    accuracy[a.id] = {"runtime": runtime}
+            if settings.deflate:
+                key = f"deflate|{a.sha256}|{size.DEFLATE_LEVEL}"
+                hit = cache.get(key)
+                if hit is not None and a.sha256:
+                    sizes[a.id]["deflate_bytes"] = hit
+                else:
+                    jobs[pool.submit(size.deflate_bytes, a.path)] = ("deflate", a.id, key)
+        bar = _bar(len(jobs), "accuracy + sizes", progress)
+        try:
+            for future in cf.as_completed(jobs):
+                kind, art_id, key = jobs[future]
+                bar.update(1)
+                try:
+                    value = future.result()
+                except BenchError as exc:
+                    value = exc
+                except Exception as exc:  # one broken file must not sink the table: it gets an error row
+                    value = BenchError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                if kind == "deflate":
+                    if isinstance(value, Exception):
+                        sizes[art_id]["deflate_error"] = str(value)
+                    else:
+                        sizes[art_id]["deflate_bytes"] = value
+                        cache.put(key, value)
+                elif isinstance(value, Exception):
+                    accuracy[art_id] = {**accuracy[art_id], "status": "error", "reason": str(value)}
+                    _log(f"accuracy of {art_id} failed: {value}")
+                else:
+                    record = {**accuracy[art_id], "status": "ok", **value}
+                    accuracy[art_id] = record
+                    cache.put(key, record)
+        except BaseException:
+            for future in jobs:
+                future.cancel()
+            raise
+        finally:
+            bar.close()
+    return accuracy, sizes
+
+
+# ---------------------------------------------------------------------------------------------- latency
+
+
+@dataclass
+class _Planned:
+    artifact: Artifact
+    runtime: str
+    threads: int
+    seq_len: int
+    reason: str | None = None  # n/a reason; None: to be measured
+
+
+def _plan(artifacts: list[Artifact], settings: BenchSettings) -> list[_Planned]:
+    plan = []
+    for a in artifacts:
+        for runtime in runtimes.runtimes_for(a):
+            if settings.runtimes is not None and runtime not in settings.runtimes:
+                continue
+            reason = runtimes.unavailable_reason(runtime)
+            for threads in settings.threads_for(runtime):
+                for seq in settings.seq_lens:
+                    why = reason
+                    if why is None and a.max_length and seq > a.max_length:
+                        why = f"seq {seq} > the file's max_length {a.max_length}"
+                    plan.append(_Planned(a, runtime, threads, seq, why))
+    return plan
+
+
+def _latency(plan: list[_Planned], inputs: dict[int, dict], settings: BenchSettings,
+             progress: bool) -> tuple[dict[tuple, dict], list[dict]]:
+    """Measure every runnable planned cell; one interleaved group per thread count."""
+    results: dict[tuple, dict] = {}
+    groups_info = []
+    runnable = [p for p in plan if p.reason is None]
+    for threads in sorted({p.threads for p in runnable}):
+        members = [p for p in runnable if p.threads == threads]
+        cells: list[lat.Cell] = []
+        loaded: dict[tuple[str, str], tuple[runtimes.Runner | None, float | None, str | None]] = {}
+        runtimes.set_executorch_threads(threads if threads > 0 else 1)
+        bar = _bar(len({(p.artifact.id, p.runtime) for p in members}), f"load ({threads} thread(s))", progress)
+        for p in members:
+            model_key = (p.artifact.id, p.runtime)
+            if model_key not in loaded:
+                start = time.perf_counter()
+                try:
+                    runner = runtimes.load(p.runtime, p.artifact, threads)
+                    loaded[model_key] = (runner, time.perf_counter() - start, None)
+                except Exception as exc:  # reported as this model's error rows
+                    loaded[model_key] = (None, None, f"load failed: {type(exc).__name__}: {exc}")
+                bar.update(1)
+            runner, load_s, error = loaded[model_key]
+            key = (p.artifact.id, p.runtime, p.threads, p.seq_len)
+            if runner is None:
+                results[key] = {"status": "error", "reason": error}
+                continue
+            feed = runtimes.make_feed(p.artifact, inputs[p.seq_len])
+            cells.append(lat.Cell(key="|".join(map(str, key)), runner=runner, feed=feed, load_seconds=load_s, tag=key))
+        bar.close()
+        lat.prepare(cells, settings.latency)
+        bar = _bar(0, f"latency ({threads} thread(s), {len(cells)} cells)", progress)
+        info = lat.measure(cells, settings.latency,
+                           on_round=lambda r, s, bar=bar: (bar.update(1), bar.set_postfix_str(f"{s:.0f} s")))
+        bar.close()
+        groups_info.append({"threads": threads, "cells": len(cells), **info})
+        for cell in cells:
+            key = cell.tag
+            if cell.error:
+                results[key] = {"status": "error", "reason": cell.error}
+                continue
+            stats = lat.summarize(cell.samples, settings.latency.spread_limit)
+            short = stats["n"] < settings.latency.min_runs or cell.total < settings.latency.min_seconds
+            results[key] = {"status": "ok", **stats, "load_ms": 1000 * cell.load_seconds,
+                            "first_inference_ms": 1000 * cell.first_seconds, "burst": cell.burst,
+                            "short": bool(short)}
+        for runner, _, _ in loaded.values():
+            if runner is not None:
+                runner.close()
+        del cells, loaded
+        gc.collect()
+    return results, groups_info
+
+
+# ---------------------------------------------------------------------------------------------- derived numbers
+
+
+def _derive_rows(manifest: Manifest, plan: list[_Planned], measured: dict[tuple, dict], rss: dict[str, dict],
+                 rss_reason: str | None, facts: dict[str, dict], accuracy: dict[str, dict], sizes: dict[str, dict],
+                 teacher: dict) -> list[dict]:
+    full = manifest.full_subnet
+    p50 = {k: v["p50_ms"] for k, v in measured.items() if v.get("status") == "ok"}
+    by_id = {a.id: a for a in manifest.artifacts}
+    hf_metric = {a.subnet: accuracy.get(a.id, {}).get("metric") for a in manifest.artifacts if a.format == "hf"}
+    rows = []
+    for p in plan:
+        a = p.artifact
+        key = (a.id, p.runtime, p.threads, p.seq_len)
+        m = measured.get(key) or {}
+        fact = facts.get(a.subnet, {})
+        flops = fact.get("flops", {}).get(p.seq_len)
+        full_flops = facts.get(full, {}).get("flops", {}).get(p.seq_len) if full else None
+        row: dict = {"artifact": a.id, "subnet": a.subnet, "width_mult": a.width_mult, "depth_mult": a.depth_mult,
+                     "format": a.format, "precision": a.precision, "runtime": p.runtime, "threads": p.threads,
+                     "seq_len": p.seq_len}
+        if p.reason is not None:
+            row.update(status="n/a", reason=p.reason)
+        elif m.get("status") != "ok":
+            row.update(status="n/a", reason=m.get("reason") or "not measured")
+        else:
+            row.update(status="ok", reason=None)
+            for k in ("n", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms", "max_ms", "spread", "unstable",
+                      "load_ms", "first_inference_ms", "short"):
+                row[k] = m.get(k)
+        # Ratios to the full model measured in the same run (same runtime, threads and length).
+        full_same = by_id.get(f"{full}/{a.format}") if full else None
+        ref_same = p50.get((full_same.id, p.runtime, p.threads, p.seq_len)) if full_same else None
+        ref_onnx = p50.get((f"{full}/onnx", "onnxruntime-cpu", p.threads, p.seq_len)) if full else None
+        mine = row.get("p50_ms") if row["status"] == "ok" else None
+        row["vs_full"] = mine / ref_same if mine and ref_same else None
+        row["vs_full_onnx_fp32"] = mine / ref_onnx if mine and ref_onnx else None
+        row["flops"] = flops
+        row["flops_ratio"] = flops / full_flops if flops and full_flops else None
+        # Share of the FLOPs-ideal speed-up reached: (t_full / t_sub) / (F_full / F_sub).
+        if row["vs_full"] and row["flops_ratio"] and a.subnet != full:
+            row["flops_efficiency"] = row["flops_ratio"] / row["vs_full"]
+        else:
+            row["flops_efficiency"] = None
+        mem = rss.get(f"{a.id}|{p.runtime}") or {}
+        if "peak_rss_bytes" in mem:
+            row["peak_rss_bytes"] = mem["peak_rss_bytes"]
+            row["model_rss_bytes"] = mem["model_rss_bytes"]
+        else:
+            row["peak_rss_bytes"] = row["model_rss_bytes"] = None
+            row["rss_reason"] = mem.get("error") or rss_reason
+        accr = accuracy.get(a.id, {})
+        row["metric"] = accr.get("metric")
+        row["metric_vs_pytorch"] = (accr["metric"] - hf_metric[a.subnet]
+                                    if accr.get("metric") is not None and hf_metric.get(a.subnet) is not None else None)
+        row["metric_vs_teacher"] = (accr["metric"] - teacher["value"]
+                                    if accr.get("metric") is not None and teacher.get("value") is not None else None)
+        row["bytes"] = sizes.get(a.id, {}).get("bytes")
+        row["deflate_bytes"] = sizes.get(a.id, {}).get("deflate_bytes")
+        params = fact.get("params") or {}
+        row["params_embeddings"] = params.get("embeddings")
+        row["params_encoder"] = params.get("encoder")
+        row["params_head"] = params.get("head")
+        row["export_status"] = a.status
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+def resolve_settings(fast: bool = False, settings: BenchSettings | None = None, **overrides) -> BenchSettings:
+    """Start from ``settings`` (or the defaults, or :data:`FAST`), then apply non-None keyword overrides."""
+    base = settings or (FAST if fast else BenchSettings())
+    lat_fields = {"warmup", "min_runs", "min_seconds", "spread_limit", "max_group_seconds"}
+    lat_over = {k: v for k, v in overrides.items() if k in lat_fields and v is not None}
+    top = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
+           if k not in lat_fields and v is not None}
+    unknown = set(top) - set(BenchSettings.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    result = replace(base, **top)
+    if lat_over:
+        result = replace(result, latency=replace(result.latency, **lat_over))
+    if not result.seq_lens or min(result.seq_lens) < 3:
+        raise BenchError(f"sequence lengths must be >= 3, got {result.seq_lens}")
+    if any(t < 1 for t in (*result.cpu_threads, *result.mobile_threads)):
+        raise BenchError("thread counts must be >= 1")
+    return result
+
+
+def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: bool = False,
+        settings: BenchSettings | None = None, data_dir: str | Path | None = None,
+        teacher_metric: float | None = None, android: str = "auto", android_options: dict | None = None,
+        verify_files: bool = True, progress: bool = True, **overrides) -> dict:
+    """Benchmark every usable artifact of an export; write the tables into ``out_dir``; return the results.
+
+    ``out_dir`` defaults to ``<manifest folder>/bench``. ``fast=True`` uses :data:`FAST` (CI). Keyword
+    ``overrides`` set single fields of :class:`BenchSettings` / :class:`~device_bench.latency.LatencySettings`:
+    ``seq_lens``, ``cpu_threads``, ``mobile_threads``, ``warmup``, ``min_runs``, ``min_seconds``,
+    ``spread_limit``, ``max_group_seconds``, ``accuracy``, ``accuracy_limit``, ``deflate``, ``rss``,
+    ``formats``, ``runtimes``, ``jobs``, ``include_failed``, ``cache``. ``teacher_metric`` is the
+    teacher's dev metric (a fraction) when known; otherwise the full (1.0, 1.0) hf sub-network stands in.
+    ``android``: "auto" (run on a phone when adb sees one), "off", or "on" (fail if none).
+    Raises :class:`~device_bench.manifest_reader.BenchError` for a bad manifest, file or option.
+    """
+    t0 = time.perf_counter()
+    cfg = resolve_settings(fast, settings, **overrides)
+    manifest = read_manifest(manifest_path, verify_files=verify_files, include_failed=cfg.include_failed)
+    out = Path(out_dir) if out_dir is not None else manifest.root / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    artifacts = list(manifest.artifacts)
+    skipped = [dict(u, reason="failed export verification") for u in manifest.unusable]
+    if cfg.formats is not None:
+        artifacts = [a for a in artifacts if a.format in cfg.formats]
+        if not artifacts:
+            raise BenchError(f"no artifact of format(s) {', '.join(cfg.formats)} in {manifest.path}")
+    _log(f"{len(artifacts)} artifact(s) from {manifest.path}; results -> {out}")
+
+    tokenizer = acc.load_tokenizer(manifest)
+    dev, dev_reason = None, None
+    if cfg.accuracy:
+        try:
+            dev = acc.load_dev_set(manifest, data_dir, cfg.accuracy_limit, tokenizer)
+        except BenchError as exc:
+            dev_reason = str(exc).removeprefix("accuracy: ")
+            _log(f"accuracy not run: {dev_reason}")
+    sentences = _sentences(manifest, data_dir)
+    inputs, input_texts = {}, {}
+    from .texts import features_for, text_with_tokens
+
+    for seq in cfg.seq_lens:
+        input_texts[seq] = text_with_tokens(tokenizer, sentences, seq)
+        inputs[seq] = features_for(tokenizer, input_texts[seq], max(seq, manifest.max_length))
+
+    cache = _Cache(out / ".cache" / "accuracy_size.json", cfg.cache)
+    t_acc = time.perf_counter()
+    accuracy, sizes = _accuracy_and_sizes(manifest, artifacts, dev, dev_reason, cfg, cache, progress)
+    t_acc = time.perf_counter() - t_acc
+
+    plan = _plan(artifacts, cfg)
+    t_lat = time.perf_counter()
+    measured, groups = _latency(plan, inputs, cfg, progress)
+    t_lat = time.perf_counter() - t_lat
+
+    t_rss = time.perf_counter()
+    rss: dict[str, dict] = {}
+    rss_reason = None if cfg.rss else "memory measurement disabled"
+    if cfg.rss:
+        rss_reason = memory.unavailable_reason()
+        longest = max(cfg.seq_lens)
+        jobs = []
+        for a in artifacts:
+            for runtime in runtimes.runtimes_for(a):
+                if runtimes.unavailable_reason(runtime) is None and (cfg.runtimes is None or runtime in cfg.runtimes):
+                    seq = longest if not a.max_length or longest <= a.max_length else min(cfg.seq_lens)
+                    jobs.append(memory.MemoryJob(f"{a.id}|{runtime}", runtime, a, 1,
+                                                 runtimes.make_feed(a, inputs[seq])))
+        if rss_reason is None and jobs:
+            _log(f"peak RSS of {len(jobs)} model(s), one process each")
+            rss = memory.measure(jobs, workers=cfg.jobs or os.cpu_count() or 1)
+    t_rss = time.perf_counter() - t_rss
+
+    from . import adb
+
+    android_result = adb.maybe_run(android, manifest, artifacts, input_texts, android_options or {}, out)
+
+    facts = _model_facts(manifest, cfg.seq_lens)
+    full = manifest.full_subnet
+    full_hf = f"{full}/hf" if full else None
+    if teacher_metric is not None:
+        teacher = {"value": float(teacher_metric), "source": "given (--teacher-metric)"}
+    else:
+        teacher = {"value": accuracy.get(full_hf, {}).get("metric") if full_hf else None,
+                   "source": f"not recorded in the manifest: the full ({full}) hf sub-network's metric stands in"}
+    rows = _derive_rows(manifest, plan, measured, rss, rss_reason, facts, accuracy, sizes, teacher)
+    rows += adb.rows_from(android_result, manifest, artifacts, rows)
+
+    from dynabert.data import get_task
+
+    try:
+        metric_name = get_task(manifest.task).main_metric
+    except ValueError:
+        metric_name = "metric"
+    results = {
+        "schema": RESULTS_SCHEMA,
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "manifest": str(manifest.path), "task": manifest.task, "metric_name": metric_name,
+        "dev": None if dev is None else {"path": dev.path, "examples": dev.examples, "fingerprint": dev.fingerprint},
+        "dev_reason": dev_reason, "teacher_metric": teacher, "full_subnet": full,
+        "environment": environment(),
+        "settings": _settings_record(cfg), "input_texts": {str(k): v for k, v in input_texts.items()},
+        "subnets": list(facts.values()),
+        "artifacts": [_artifact_record(a, accuracy, sizes, facts) for a in artifacts],
+        "skipped": skipped, "rows": rows, "latency_groups": groups, "android": android_result,
+        "rss_method": "fork per model, /proc VmHWM after clear_refs" if rss_reason is None else rss_reason,
+        "phase_seconds": {"accuracy_and_sizes": round(t_acc, 1), "latency": round(t_lat, 1), "rss": round(t_rss, 1)},
+    }
+    results["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    from . import report, table
+
+    write_json(out / "results.json", _jsonable(results))
+    table.write_all(results, out)
+    report.write_report(results, out)
+    _log(f"wrote {out / 'table.md'}, table.csv, results.json, report.html in {results['wall_seconds']:.0f} s")
+    return results
+
+
+def _sentences(manifest: Manifest, data_dir: str | Path | None) -> list[str]:
+    """Dev-set sentences for the latency input text (a fixed filler when no data is readable)."""
+    from dynabert.data import DataError, get_task, read_glue_split
+
+    source = Path(data_dir) if data_dir is not None else manifest.data_dir
+    try:
+        return [ex.text for ex in read_glue_split(source, get_task(manifest.task), "dev")[:200]]
+    except (DataError, ValueError, TypeError):
+        return ["the film is a charming and often affecting journey"]
+
+
+def _settings_record(cfg: BenchSettings) -> dict:
+    return {"seq_lens": list(cfg.seq_lens), "cpu_threads": list(cfg.cpu_thread_counts()),
+            "mobile_threads": list(cfg.mobile_threads), "warmup": cfg.latency.warmup,
+            "min_runs": cfg.latency.min_runs, "min_seconds": cfg.latency.min_seconds,
+            "spread_limit": cfg.latency.spread_limit, "max_group_seconds": cfg.latency.max_group_seconds,
+            "accuracy": cfg.accuracy, "accuracy_limit": cfg.accuracy_limit, "deflate": cfg.deflate, "rss": cfg.rss,
+            "formats": None if cfg.formats is None else list(cfg.formats),
+            "runtimes": None if cfg.runtimes is None else list(cfg.runtimes),
+            "jobs": cfg.jobs or os.cpu_count(), "include_failed": cfg.include_failed, "batch": 1}
+
+
+def _artifact_record(a: Artifact, accuracy: dict, sizes: dict, facts: dict) -> dict:
+    accr = accuracy.get(a.id, {})
+    return {"id": a.id, "subnet": a.subnet, "width_mult": a.width_mult, "depth_mult": a.depth_mult,
+            "format": a.format, "precision": a.precision, "runtime": a.runtime, "path": str(a.path),
+            "rel_path": a.rel_path, "sha256": a.sha256, "export_status": a.status, "max_length": a.max_length,
+            "input_names": list(a.input_names), "input_dtypes": list(a.input_dtypes),
+            "accuracy": accr, "metric": accr.get("metric"), **sizes.get(a.id, {}),
+            "params": facts.get(a.subnet, {}).get("params")}
+
+
+def _jsonable(obj):
+    """JSON without NaN/inf (strict parsers reject them) and with string keys."""
+    import math
+
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return _jsonable(obj.item())
+    return obj

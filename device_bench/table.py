@@ -1,0 +1,205 @@
+"""``table.md`` and ``table.csv`` from ``results.json``'s rows, plus the headline ratios.
+
+One row per artifact x runtime x threads x sequence length in the CSV (and in results.json); the
+Markdown has the same latency rows, preceded by one accuracy/size row per artifact. A runtime that did
+not run shows "n/a" and the reason, never a number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .io import write_text
+
+CSV_COLUMNS = [
+    "artifact", "subnet", "width_mult", "depth_mult", "format", "precision", "runtime", "threads", "seq_len",
+    "status", "reason", "n", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms", "max_ms", "spread", "unstable",
+    "short", "load_ms", "first_inference_ms", "vs_full", "vs_full_onnx_fp32", "flops", "flops_ratio",
+    "flops_efficiency", "peak_rss_bytes", "model_rss_bytes", "metric", "metric_vs_pytorch", "metric_vs_teacher",
+    "bytes", "deflate_bytes", "params_embeddings", "params_encoder", "params_head", "export_status", "device",
+]
+
+
+def _num(value, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ms(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def _mb(value) -> str:
+    return "—" if value is None else f"{value / 1e6:.2f}"
+
+
+def _pts(value) -> str:
+    return "—" if value is None else f"{100 * value:+.2f}"
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
+
+
+def _ratio(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def csv_text(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_COLUMNS})
+    return buf.getvalue()
+
+
+def _flag(row: dict) -> str:
+    flags = []
+    if row.get("unstable"):
+        flags.append(f"UNSTABLE p90/p50={row['spread']:.2f}")
+    if row.get("short"):
+        flags.append("fewer runs than asked (time cap)")
+    if row.get("export_status") == "failed":
+        flags.append("export verification FAILED")
+    return "; ".join(flags)
+
+
+def headlines(results: dict) -> list[str]:
+    """The issue's three performance checks, as measured (numbers reported, never asserted)."""
+    rows = [r for r in results["rows"] if r.get("status") == "ok" and r.get("device") is None]
+    if not rows:
+        return ["no latency was measured"]
+    full = results.get("full_subnet")
+    seq = max(r["seq_len"] for r in rows)
+
+    def p50(subnet, fmt, runtime, threads):
+        for r in rows:
+            if (r["subnet"], r["format"], r["runtime"], r["threads"], r["seq_len"]) == (subnet, fmt, runtime,
+                                                                                      threads, seq):
+                return r["p50_ms"]
+        return None
+
+    lines = []
+    small = min(results["subnets"], key=lambda s: (s["width_mult"] * s["depth_mult"], s["width_mult"]))["name"]
+    ref = p50(full, "onnx", "onnxruntime-cpu", 1)
+    for fmt, runtime in (("onnx-int8", "onnxruntime-cpu"), ("ort-int8", "onnxruntime-mobile"),
+                         ("pte-int8", "executorch-xnnpack")):
+        t = p50(small, fmt, runtime, 1)
+        if ref and t:
+            lines.append(f"{small} {fmt} ({runtime}, 1 thread, seq {seq}): {ref / t:.2f}x faster than {full} "
+                         f"ONNX fp32 (target >= 8x)")
+    effs = [r for r in rows if r.get("flops_efficiency") is not None]
+    if effs:
+        share = sum(r["flops_efficiency"] >= 0.75 for r in effs)
+        worst = min(effs, key=lambda r: r["flops_efficiency"])
+        lines.append(f"{share}/{len(effs)} sub-model latency rows reach >= 75% of their FLOPs-ideal speed-up over "
+                     f"the full model in the same format/runtime/threads/length; worst "
+                     f"{100 * worst['flops_efficiency']:.0f}% ({worst['artifact']}, {worst['runtime']}, "
+                     f"{worst['threads']}t, seq {worst['seq_len']})")
+        for fmt in sorted({r["format"] for r in effs}):
+            sel = [r for r in effs if r["format"] == fmt and r["seq_len"] == seq]
+            if sel:
+                lines.append(f"  {fmt} at seq {seq}: median FLOPs-ideal share "
+                             f"{100 * sorted(r['flops_efficiency'] for r in sel)[len(sel) // 2]:.0f}%, "
+                             f"min {100 * min(r['flops_efficiency'] for r in sel):.0f}%")
+    for threads in sorted({r["threads"] for r in rows if r["runtime"] == "onnxruntime-cpu"}):
+        fp32, int8 = p50(full, "onnx", "onnxruntime-cpu", threads), p50(full, "onnx-int8", "onnxruntime-cpu", threads)
+        if fp32 and int8:
+            lines.append(f"{full} ONNX INT8 vs fp32 ({threads} thread(s), seq {seq}): {fp32 / int8:.2f}x faster "
+                         f"(target >= 1.5x)")
+    metric = {(a["subnet"], a["format"]): a.get("metric") for a in results["artifacts"]}
+    fp32_m, int8_m = metric.get((full, "onnx")), metric.get((full, "onnx-int8"))
+    if fp32_m is not None and int8_m is not None:
+        lines.append(f"{full} ONNX INT8 {results['metric_name']} {100 * int8_m:.2f} vs fp32 {100 * fp32_m:.2f}: "
+                     f"{100 * (int8_m - fp32_m):+.2f} points (target within 0.5)")
+    return lines
+
+
+def markdown(results: dict) -> str:
+    env = results["environment"]
+    st = results["settings"]
+    metric = results["metric_name"]
+    out = [f"# device_bench: {results['task']} — {len(results['artifacts'])} artifacts", ""]
+    out.append(f"- manifest: `{results['manifest']}`; created {results['created']}; wall time "
+               f"{results['wall_seconds']:.0f} s")
+    out.append(f"- machine: {env['cpu']}, {env['cores']} cores, {env['platform']}; "
+               + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
+    out.append(f"- latency: batch 1, seq {', '.join(map(str, st['seq_lens']))}; warm-up: {st['warmup']} run(s), then "
+               f"interleaved rounds until >= {st['min_runs']} runs and >= {st['min_seconds']} s per cell; only the "
+               f"runtime call is timed; p90/p50 > {st['spread_limit']} is flagged UNSTABLE")
+    dev = results.get("dev")
+    if dev:
+        out.append(f"- accuracy: {metric} (×100) over {dev['examples']} dev examples of `{dev['path']}`, each file "
+                   f"in its own runtime")
+    else:
+        out.append(f"- accuracy: not run: {results.get('dev_reason')}")
+    teacher = results["teacher_metric"]
+    out.append(f"- Δ teacher: against {_pct(teacher.get('value'))} — {teacher['source']}; Δ PyTorch: against the "
+               f"same sub-network's hf/ checkpoint in PyTorch")
+    out.append("- × full: p50 over the full (1.0, 1.0) model's p50 in the same format, runtime, threads and length, "
+               "measured in the same interleaved run; × ONNX fp32: over the full ONNX fp32 model on "
+               "onnxruntime-cpu; FLOPs share: (t_full / t) / (FLOPs_full / FLOPs), 100% = the FLOPs-ideal speed-up")
+    out.append(f"- peak RSS: {results['rss_method']}")
+    android = results.get("android") or {}
+    out.append(f"- Android phone: {android.get('status', 'not run')}"
+               + (f": {android['reason']}" if android.get("reason") else ""))
+    for s in results.get("skipped", []):
+        out.append(f"- skipped {s['id']}: {s['reason']} ({'; '.join(s.get('errors') or [])})")
+    out += ["", "## Headline ratios", ""] + [f"- {line}" for line in headlines(results)]
+
+    out += ["", "## Accuracy and size (one row per artifact)", "",
+            f"| artifact | format | precision | {metric} | Δ PyTorch | Δ teacher | MB | MB deflate | params "
+            f"emb / enc / head (M) | accuracy runtime |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for a in results["artifacts"]:
+        accr = a.get("accuracy") or {}
+        rows = [r for r in results["rows"] if r["artifact"] == a["id"]]
+        d_pt = next((r["metric_vs_pytorch"] for r in rows if r.get("metric_vs_pytorch") is not None), None)
+        d_t = next((r["metric_vs_teacher"] for r in rows if r.get("metric_vs_teacher") is not None), None)
+        p = a.get("params") or {}
+        params = (f"{p['embeddings'] / 1e6:.2f} / {p['encoder'] / 1e6:.2f} / {p['head'] / 1e6:.3f}"
+                  if p.get("embeddings") is not None else "—")
+        shown = _pct(accr.get("metric")) if accr.get("status") == "ok" else f"not run: {accr.get('reason')}"
+        if accr.get("status") == "error":
+            shown = f"error: {accr.get('reason')}"
+        flag = " (export FAILED)" if a.get("export_status") == "failed" else ""
+        out.append(f"| {a['id']}{flag} | {a['format']} | {a['precision']} | {_md_escape(shown)} | {_pts(d_pt)} | "
+                   f"{_pts(d_t)} | {_mb(a.get('bytes'))} | {_mb(a.get('deflate_bytes'))} | {params} | "
+                   f"{accr.get('runtime', '—')} |")
+
+    out += ["", "## Latency (one row per artifact × runtime × threads × sequence length)", "",
+            "| artifact | runtime | threads | seq | p50 ms | p90 ms | p99 ms | × full | × ONNX fp32 | FLOPs share "
+            "| GFLOPs | load ms | first ms | peak RSS MB | model RSS MB | flags / reason |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results["rows"]:
+        runtime = r["runtime"] + (f" ({r['device']})" if r.get("device") else "")
+        threads = r["threads"] or "default"
+        gflops = "—" if r.get("flops") is None else f"{r['flops'] / 1e9:.3f}"
+        if r["status"] != "ok":
+            out.append(f"| {r['artifact']} | {runtime} | {threads} | {r['seq_len']} | n/a | n/a | n/a | — | — "
+                       f"| — | {gflops} | — | — | — | — | {_md_escape(r.get('reason') or '')} |")
+            continue
+        eff = "—" if r.get("flops_efficiency") is None else f"{100 * r['flops_efficiency']:.0f}%"
+        out.append(f"| {r['artifact']} | {runtime} | {threads} | {r['seq_len']} | {_ms(r['p50_ms'])} | "
+                   f"{_ms(r['p90_ms'])} | {_ms(r.get('p99_ms'))} | {_ratio(r.get('vs_full'))} | "
+                   f"{_ratio(r.get('vs_full_onnx_fp32'))} | {eff} | {gflops} | {_ms(r.get('load_ms'))} | "
+                   f"{_ms(r.get('first_inference_ms'))} | {_mb(r.get('peak_rss_bytes'))} | "
+                   f"{_mb(r.get('model_rss_bytes'))} | {_md_escape(_flag(r))} |")
+    return "\n".join(out) + "\n"
+
+
+def write_all(results: dict, out: Path) -> None:
+    write_text(out / "table.md", markdown(results))
+    write_text(out / "table.csv", csv_text(results["rows"]))

@@ -1,0 +1,357 @@
+"""``python -m export.all --ckpt CKPT``: every sub-model of a rewired DynaBERT in every deployment format.
+
+Writes one folder per sub-model (``w0.25_d0.5/`` ...) under ``--out``, each artifact verified against the
+PyTorch sub-network on real dev inputs, and ``manifest.json`` describing all of it (schema in
+:mod:`export.manifest`). Re-running resumes: artifacts whose inputs and checksum match are skipped.
+
+Exit codes: 0 all verified (or ``--allow-failures``), 1 some artifact failed verification, 2 a usage
+problem (bad checkpoint, unknown format, missing tool, no data), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import hashlib
+import importlib.util
+import os
+import sys
+import time
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from .formats import CHAINS, FORMATS, ExportError, resolve_formats
+from .quiet import quiet_process
+
+DEFAULT_N_VERIFY = 64
+DEFAULT_N_CALIB = 64
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m export.all", description=__doc__.split("\n\n")[0])
+    p.add_argument("--ckpt", required=True, help="a rewired DynaBERT checkpoint directory (train.width/train.depth)")
+    p.add_argument("--out", help="output folder (default: out/export/<checkpoint name>)")
+    p.add_argument("--widths", type=_floats, help="comma-separated width multipliers (default: all trained)")
+    p.add_argument("--depths", type=_floats, help="comma-separated depth multipliers (default: all trained)")
+    p.add_argument("--formats", type=_names,
+                   help=f"comma-separated formats (default: every one whose tool is installed): {', '.join(FORMATS)}")
+    p.add_argument("--data-dir", help="GLUE directory or the task's folder for verification/calibration inputs "
+                                      "(default: the data_dir the checkpoint records)")
+    p.add_argument("--n-verify", type=int, default=DEFAULT_N_VERIFY, help="dev examples each file is checked on")
+    p.add_argument("--n-calib", type=int, default=DEFAULT_N_CALIB, help="train examples for static INT8 calibration")
+    p.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                   help="worker processes (default: CPU cores, at most 4)")
+    p.add_argument("--force", action="store_true", help="redo every artifact, even those that are up to date")
+    p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some artifact fails verification")
+    p.add_argument("--no-bench", action="store_true", help="do not run device_bench afterwards")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def _code_sha() -> str:
+    """Checksum of the code that shapes the artifacts: a change re-exports instead of trusting old files."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    core = here.parent / "dynabert"
+    for path in sorted([*here.glob("*.py"), *core.glob("*.py")]):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _select(requested: list[float] | None, trained: list[float], what: str) -> list[float]:
+    if requested is None:
+        return list(trained)
+    unknown = [x for x in requested if not any(abs(x - t) < 1e-9 for t in trained)]
+    if unknown:
+        raise ExportError(f"--{what}s {unknown} not trained in this checkpoint; it has {what}s {list(trained)}")
+    return [t for t in trained if any(abs(x - t) < 1e-9 for x in requested)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet_process()
+    try:
+        return _export(args)
+    except ExportError as exc:
+        print(f"export.all: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("export.all: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except BrokenProcessPool:
+        print("export.all: error: a worker process died (out of memory?); run the same command again to resume, "
+              "or with --jobs 1", file=sys.stderr)
+        return 1
+
+
+@dataclass
+class _Setup:
+    """What one run works from: the checkpoint, the selection, the inputs, the output folder."""
+
+    ckpt: Path
+    model: object  # AdaptiveModel
+    tokenizer: object
+    meta: object  # CheckpointMeta
+    formats: list[str]
+    pairs: list[tuple[float, float]]
+    names: list[str]
+    max_length: int
+    data: str  # where the dev examples come from
+    inputs: object  # export.inputs.Inputs
+    calibration: object | None
+    root: Path
+
+
+def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
+    """Load and check everything a run needs before writing anything; user errors raise ExportError."""
+    from dynabert.checkpoint import CheckpointError, load_checkpoint
+
+    from .inputs import load_calibration, load_inputs, model_input_names, resolve_data
+
+    if args.jobs < 1:
+        raise ExportError(f"--jobs must be >= 1, got {args.jobs}")
+    ckpt = Path(args.ckpt).expanduser().resolve()
+    try:
+        model, tokenizer, meta = load_checkpoint(ckpt, require_rewired=True)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from None
+    model.eval()
+    widths = _select(args.widths, meta.width_mults, "width")
+    depths = _select(args.depths, meta.depth_mults, "depth")
+    config = model.config
+    # RoBERTa's positions start after the padding index, so two fewer fit.
+    max_length = min(meta.max_length, config.max_position_embeddings - (2 if config.model_type == "roberta" else 0))
+    names = model_input_names(tokenizer, config.model_type)
+    source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {})
+    inputs = load_inputs(source, tokenizer, names, args.n_verify, max_length)
+    calibration = None
+    if any(FORMATS[f].precision == "int8-static" for f in formats):
+        calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
+    root = Path(args.out).expanduser().resolve() if args.out else Path("out/export", ckpt.name).resolve()
+    return _Setup(ckpt, model, tokenizer, meta, formats, [(w, d) for w in widths for d in depths], names,
+                  max_length, source.where, inputs, calibration, root)
+
+
+def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -> dict:
+    from . import manifest as M
+    from .verify import FP32_ATOL, MIN_ARGMAX_AGREEMENT
+
+    tok_dir = s.root / "tokenizer"
+    pad_id = s.tokenizer.pad_token_id if s.tokenizer.pad_token_id is not None else 0
+    return {
+        "schema_version": M.SCHEMA_VERSION, "generator": "export.all",
+        "created": (previous or {}).get("created") or M.now(), "updated": None, "complete": False,
+        "checkpoint": {"path": str(s.ckpt), "sha256": base["checkpoint_sha256"], "stage": s.meta.stage,
+                       "backbone": s.meta.backbone, "model_type": s.model.config.model_type},
+        "task": s.meta.task, "label_names": s.meta.label_names, "num_labels": s.model.config.num_labels,
+        "is_regression": s.meta.is_regression, "max_length": s.max_length,
+        "tokenizer": {"dir": "tokenizer", "vocab": "tokenizer/vocab.txt" if (tok_dir / "vocab.txt").is_file() else None,
+                      "files": sorted(f"tokenizer/{p.name}" for p in tok_dir.iterdir()),
+                      "pad_token_id": pad_id, "do_lower_case": getattr(s.tokenizer, "do_lower_case", None)},
+        "labels": "tokenizer/labels.json",
+        "verification": {"split": s.inputs.split, "data": s.data, "n": len(s.inputs),
+                         "lengths": [min(s.inputs.lengths), max(s.inputs.lengths)], "sources": s.inputs.sources,
+                         "inputs_sha256": base["inputs_sha256"], "fp32_atol": FP32_ATOL,
+                         "min_argmax_agreement": MIN_ARGMAX_AGREEMENT},
+        "tools": base["tools"], "formats": s.formats, "base_sha256": base_sha,
+        "subnets": [], "ort_required_operators_config": None, "artifacts": [], "summary": {},
+    }
+
+
+def _subnet_record(model, w: float, d: float) -> dict:
+    from dynabert.slicing import sliced_config
+    from dynabert.stats import model_stats
+
+    spec = model.spec(w, d)
+    stats = model_stats(sliced_config(model.config, spec), 128)
+    return {"name": spec.name, "dir": spec.name, "width_mult": w, "depth_mult": d, "num_heads": spec.num_heads,
+            "head_size": spec.head_size, "intermediate_size": spec.intermediate_size, "layers": list(spec.layers),
+            "params": {"embeddings": stats.params_embeddings, "encoder": stats.params_encoder,
+                       "head": stats.params_head, "total": stats.params_total},
+            "flops_seq128": stats.flops}
+
+
+def _reference(s: _Setup, w: float, d: float):
+    """The PyTorch sub-network's logits on the verification inputs: what every file is compared with."""
+    import numpy as np
+    import torch
+
+    with torch.no_grad():
+        return np.concatenate([
+            s.model(*(torch.from_numpy(f[n]) for n in s.names), width_mult=w, depth_mult=d).logits.numpy()
+            for f in s.inputs.features])
+
+
+def _export(args: argparse.Namespace) -> int:
+    formats, notes = resolve_formats(args.formats)
+    import torch
+    from tqdm.auto import tqdm
+
+    from dynabert.stats import model_stats
+
+    from . import manifest as M
+    from .atomic import remove_stale_temps, sha256_path
+    from .formats import tool_versions
+    from .huggingface import write_hf, write_tokenizer_dir
+    from .pipeline import SubnetJob, build_hf
+    from .report import summary_table
+    from .workers import make_pool, run_chain_task
+
+    t0 = time.perf_counter()
+    s = _prepare(args, formats)
+    s.root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(s.root)
+    manifest_path = s.root / M.MANIFEST_NAME
+    previous = M.load(manifest_path)
+    prev_by_id = M.artifacts_by_id(previous)
+
+    # Everything an artifact's bytes depend on besides its own format and sub-model (see pipeline.fingerprint).
+    base = {"schema": M.SCHEMA_VERSION, "checkpoint_sha256": sha256_path(s.ckpt), "tools": tool_versions(),
+            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(), "names": s.names,
+            "max_length": s.max_length,
+            "calibration_sha256": s.calibration.fingerprint() if s.calibration else None}
+    base_sha = hashlib.sha256(repr(sorted(base.items())).encode()).hexdigest()
+    write_tokenizer_dir(s.tokenizer, s.root / "tokenizer", s.meta.label_names, s.meta.task)
+    manifest = _new_manifest(s, base, base_sha, previous)
+
+    # Artifacts listed by an earlier run outside this run's selection stay listed if made from the same inputs.
+    selected = {s.model.spec(w, d).name for w, d in s.pairs}
+    results: dict[str, dict] = {}
+    if previous and previous.get("base_sha256") == base_sha:
+        for art in previous["artifacts"]:
+            outside = art["subnet"] not in selected or art["format"] not in formats
+            if outside and art.get("sha256") and (s.root / art["path"]).exists():
+                results[art["id"]] = art
+        manifest["subnets"] = [x for x in previous.get("subnets", []) if x["name"] not in selected]
+
+    def flush() -> None:
+        manifest["artifacts"] = sorted(results.values(), key=_order_key(manifest))
+        M.save(manifest_path, manifest)
+
+    for note in notes:
+        print(f"export.all: {note}", file=sys.stderr)
+    bar = tqdm(total=len(s.pairs) * len(formats), desc="export", unit="artifact", disable=args.no_progress,
+               dynamic_ncols=True)
+
+    def collect(records: list[dict]) -> None:
+        for record in records:
+            results[record["id"]] = record
+            if record["status"] == "failed":
+                tqdm.write(f"FAILED {record['id']}: {'; '.join(record['errors']) or 'see manifest'}", file=sys.stderr)
+        bar.update(len(records))
+        if records:
+            bar.set_postfix_str(f"done {records[-1]['id']}")
+        flush()
+
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    # More threads than cores make torch's OpenMP threads spin-wait on each other while workers run.
+    torch.set_num_threads(threads)
+    pool = make_pool(args.jobs, threads) if args.jobs > 1 else None
+    futures: list[cf.Future] = []
+    full_params = model_stats(s.model.config, 128).params_total
+    pad_id = manifest["tokenizer"]["pad_token_id"]
+    try:
+        for w, d in s.pairs:
+            subnet = _subnet_record(s.model, w, d)
+            manifest["subnets"].append(subnet)
+            job = SubnetJob(root=s.root, subnet=subnet, names=s.names, max_length=s.max_length,
+                            num_labels=s.model.config.num_labels, pad_token_id=pad_id, full_params=full_params,
+                            inputs=s.inputs, reference=_reference(s, w, d), base_fingerprint=base,
+                            previous={a["format"]: a for a in prev_by_id.values() if a.get("subnet") == subnet["name"]},
+                            calibration=s.calibration, force=args.force)
+            # hf/ is cut here, where the adaptive model lives; every other format is made from it.
+            hf = build_hf(job, lambda p, w=w, d=d: write_hf(s.model, s.tokenizer, w, d, p, s.meta.label_names,
+                                                            s.meta.task), _reload_stock)
+            collect([hf])
+            sha_of = {"hf": hf["sha256"]} if hf["sha256"] else {}
+            for chain in CHAINS:
+                chosen = [f for f in chain if f in formats]
+                if chosen and pool is None:
+                    collect(run_chain_task(job, chosen, sha_of))
+                elif chosen:
+                    futures.append(pool.submit(run_chain_task, job, chosen, sha_of))
+            for future in [f for f in futures if f.done()]:  # keep the manifest current while slicing
+                futures.remove(future)
+                collect(future.result())
+        for future in cf.as_completed(list(futures)):
+            futures.remove(future)
+            collect(future.result())
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+
+    _write_ort_config(s.root, manifest)
+    wanted = {f"{s.model.spec(w, d).name}/{f}" for w, d in s.pairs for f in formats}
+    manifest["complete"] = wanted <= results.keys() and not any(a["status"] == "failed" for a in results.values())
+    flush()
+    print(summary_table(manifest, time.perf_counter() - t0))
+    failed = [a for a in manifest["artifacts"] if a["status"] == "failed"]
+    if failed:
+        print(f"export.all: {len(failed)} artifact(s) FAILED verification: "
+              f"{', '.join(a['id'] for a in failed)} (details in {manifest_path})", file=sys.stderr)
+    code = 1 if failed and not args.allow_failures else 0
+    if not args.no_bench:
+        try:
+            _bench(manifest_path)
+        except Exception as exc:  # the export itself is done and verified; say so, and what went wrong after
+            print(f"export.all: the export is complete, but device_bench failed: {type(exc).__name__}: {exc} "
+                  "(re-run with --no-bench to skip it)", file=sys.stderr)
+            code = code or 1
+    return code
+
+
+def _reload_stock(path: Path):
+    """Reload ``hf/`` exactly as a user would: stock transformers, default attention."""
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(path).eval()
+
+
+def _order_key(manifest: dict):
+    subnet_order = {s["name"]: i for i, s in enumerate(manifest["subnets"])}
+    format_order = {name: i for i, name in enumerate(FORMATS)}
+    return lambda a: (subnet_order.get(a["subnet"], len(subnet_order)), format_order.get(a["format"], 99))
+
+
+def _write_ort_config(root: Path, manifest: dict) -> None:
+    from .ort_format import CONFIG_NAME, write_required_operators
+
+    ort_files = [root / a["path"] for a in manifest["artifacts"]
+                 if a["runtime"] == "onnxruntime-mobile" and a["status"] != "failed" and (root / a["path"]).exists()]
+    if ort_files:
+        write_required_operators(ort_files, root / CONFIG_NAME)
+        manifest["ort_required_operators_config"] = CONFIG_NAME
+
+
+def _bench(manifest_path: Path) -> None:
+    """Hand the manifest to the device benchmark harness when it is installed."""
+    if importlib.util.find_spec("device_bench") is None or importlib.util.find_spec("device_bench.harness") is None:
+        print("device_bench is not installed yet; table skipped")
+        return
+    from device_bench.harness import run
+
+    run(manifest_path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

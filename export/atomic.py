@@ -1,0 +1,121 @@
+"""Atomic writes and checksums for files and directory artifacts (``hf/``, ``.mlpackage``).
+
+Every artifact is written under a temporary sibling name and renamed into place, so a Ctrl-C or a
+``kill -9`` leaves either the old complete file, the new complete file, or a temporary name that the next
+run deletes (:func:`remove_stale_temps`) and never trusts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+#: Temporary names look like ``.model.onnx.<random>.tmp``: hidden, and matched by the repo's ``*.tmp`` ignore.
+TMP_SUFFIX = ".tmp"
+_CHUNK = 1 << 20
+
+
+def _tmp_name(final: Path) -> str:
+    return f".{final.name}."
+
+
+@contextmanager
+def atomic_file(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``final``; rename it onto ``final`` if the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=_tmp_name(final), suffix=TMP_SUFFIX, dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary directory next to ``final``; swap it in for ``final`` if the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_name(final), suffix=TMP_SUFFIX, dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            # A directory cannot be replaced in one rename: move the old one aside under a temporary name
+            # first, so that a kill between the two renames leaves nothing a re-run would trust.
+            old = Path(tempfile.mkdtemp(prefix=_tmp_name(final), suffix=".old" + TMP_SUFFIX, dir=final.parent))
+            os.rmdir(old)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text_atomic(final: str | Path, text: str) -> Path:
+    with atomic_file(final) as tmp:
+        tmp.write_text(text)
+    return Path(final)
+
+
+def _fsync(path: Path) -> None:
+    # Without fsync a power cut after the rename can leave a renamed but empty file on some filesystems.
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def remove_stale_temps(root: str | Path) -> list[Path]:
+    """Delete temporary files/directories left under ``root`` by an interrupted run; return them."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    stale = [p for p in root.rglob(f".*{TMP_SUFFIX}") if p.name.startswith(".")]
+    # Shallowest first, so that whatever lies inside an already-removed temporary directory is skipped.
+    removed: list[Path] = []
+    for path in sorted(stale, key=lambda p: len(p.parts)):
+        if any(parent in removed for parent in path.parents):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix())
+
+
+def path_bytes(path: str | Path) -> int:
+    """Size of a file, or the total size of the files in a directory."""
+    return sum(p.stat().st_size for p in _files(Path(path)))
+
+
+def sha256_path(path: str | Path) -> str:
+    """SHA-256 of a file; for a directory, of its files' relative paths and contents in sorted order."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    is_dir = path.is_dir()
+    for file in _files(path):
+        if is_dir:
+            # Names are hashed too, so renaming a file inside an .mlpackage changes the checksum.
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+        if is_dir:
+            digest.update(b"\0")
+    return digest.hexdigest()

