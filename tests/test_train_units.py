@@ -255,7 +255,28 @@ def test_step_cost_benchmark_reports_every_stage_and_the_ratio(tmp_path):
     import train_step_cost
 
     out = tmp_path / "cost.json"
-    train_step_cost.main(["--lengths", "16", "--batch", "1", "--rounds", "1", "--sandwich", "--out", str(out)])
+    threads = torch.get_num_threads()
+    try:
+        train_step_cost.main(["--lengths", "16", "--batch", "1", "--rounds", "1", "--sandwich", "--threads", "1",
+                              "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)
     row = json.loads(out.read_text())["rows"][0]
     assert set(row["samples_per_second"]) == {"teacher", "width", "depth", "finetune", "depth-sandwich"}
     assert 4 < row["stage2_flops_share"] < 7 and row["stage2_ratio_to_flops_ideal"] > 0
+
+
+def test_mlm_candidates_for_one_piece_words_and_neighbours_for_the_rest(tokenizer):
+    from transformers import BertConfig, BertForMaskedLM
+
+    from train.augment import CandidateSource
+
+    torch.manual_seed(0)
+    mlm = BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32)).eval()
+    source = CandidateSource(tokenizer, mlm.bert.embeddings.word_embeddings.weight, mlm=mlm, top_k=3)
+    words = ["the", "unflinchingly", "film", "2015", "!"]
+    found = source.candidates(words)
+    assert set(found) == {0, 1, 2}  # words only; "unflinchingly" (several pieces) from the embedding table
+    assert all(len(c) == 3 and all(w.isalpha() for w in c) for c in found.values())
+    assert "the" not in found[0] and "film" not in found[2]

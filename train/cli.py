@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None, stage: str = "all") -> int:
     except (ConfigError, DataError, CheckpointError, BackboneError, ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a read-only --out, a permission: the message says which
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except FloatingPointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

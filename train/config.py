@@ -137,6 +137,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # MiniLM on the real SST-2 (67k sentences): a few hours on a CPU, minutes on a GPU.
     "sst2-minilm": {
         "data": {"task": "sst2", "max_length": 64},
+        "group_by_length": True,
         "stages": {
             "teacher": {"epochs": 2, "lr": 5e-5, "eval_every": 500},
             "width": {"epochs": 1, "lr": 5e-5, "eval_every": 500},

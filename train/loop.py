@@ -294,12 +294,18 @@ def train_step(stage: Stage, forward: torch.nn.Module, batch: dict[str, torch.Te
     return losses, grad_norm
 
 
+def finished(run: Run, name: str) -> Path | None:
+    """The checkpoint of stage ``name`` if a resumed run already completed it (nothing to load or redo)."""
+    out_dir = run.dir / name
+    return out_dir / CHECKPOINT_DIR if run.resume and (out_dir / SUMMARY_FILE).exists() else None
+
+
 def train_stage(stage: Stage, run: Run) -> Path:
     """Train ``stage`` to the end (or from its saved state); return the path of its best checkpoint."""
     cfg, rt = stage.cfg, run.rt
     out_dir = run.dir / stage.name
     state_path, ckpt_path = out_dir / STATE_FILE, out_dir / CHECKPOINT_DIR
-    if run.resume and (out_dir / SUMMARY_FILE).exists():
+    if finished(run, stage.name):
         return ckpt_path  # finished before the interruption
     state = load_state(state_path) if run.resume and state_path.exists() else None
     if not run.resume and ((out_dir / LOG_FILE).exists() or ckpt_path.exists()):

@@ -27,7 +27,7 @@ from dynabert.rewire import rewire
 from train.config import TrainConfig
 from train.data import tokenize, train_loader
 from train.device import Runtime
-from train.loop import STATE_FILE, Run, Stage, Subnet, load_state, train_stage
+from train.loop import STATE_FILE, Run, Stage, Subnet, finished, load_state, train_stage
 from train.losses import distill_loss, hard_loss
 
 #: The paper's weights of the hidden-state term in stages 1 and 2.
@@ -130,6 +130,8 @@ def _broadcast(rt: Runtime, imp: Importance) -> Importance:
 
 def run_teacher(cfg: TrainConfig, run: Run) -> Path:
     """Stage 0: fine-tune the backbone (a fresh classification head) on the task's hard labels."""
+    if done := finished(run, "teacher"):
+        return done
     torch.manual_seed(cfg.seed)  # the new head's initialisation
     hf, tokenizer = load_classifier(cfg.backbone, label_names=run.data.label_names,
                                     regression=run.task.is_regression)
@@ -163,6 +165,8 @@ def distill_loss_fn(cfg: TrainConfig, stage_name: str, teacher_width: str):
 def run_width(cfg: TrainConfig, run: Run, teacher_path: str | Path,
               train_examples: list[Example] | None = None) -> Path:
     """Stage 1 (DynaBERT_w): importance, rewiring, then width-adaptive distillation from the full teacher."""
+    if done := finished(run, "width"):
+        return done
     teacher, tokenizer = load_teacher(teacher_path, run)
     teacher.to(run.rt.device)
     state_path = run.dir / "width" / STATE_FILE
@@ -192,6 +196,8 @@ def run_width(cfg: TrainConfig, run: Run, teacher_path: str | Path,
 def run_depth(cfg: TrainConfig, run: Run, width_ckpt: str | Path,
               train_examples: list[Example] | None = None) -> Path:
     """Stage 2 (DynaBERT): the frozen DynaBERT_w teaches every (width, depth) sub-network."""
+    if done := finished(run, "depth"):
+        return done
     teacher, tokenizer = _load_stage_input(width_ckpt, run)
     student = copy.deepcopy(teacher)
     scfg = cfg.stage("depth")
@@ -206,6 +212,8 @@ def run_depth(cfg: TrainConfig, run: Run, width_ckpt: str | Path,
 
 def run_finetune(cfg: TrainConfig, run: Run, depth_ckpt: str | Path) -> Path:
     """Stage 3 (optional): every sub-network on the hard labels, starting from DynaBERT."""
+    if done := finished(run, "finetune"):
+        return done
     student, tokenizer = _load_stage_input(depth_ckpt, run)
     scfg = cfg.stage("finetune")
     subnets = grid(cfg.width_mults, cfg.depth_mults)
