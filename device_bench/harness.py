@@ -108,9 +108,17 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def environment() -> dict:
+    # The load average says how busy the machine was: on a shared machine it explains noisy latencies.
     return {"platform": platform.platform(), "python": platform.python_version(), "cpu": _cpu_model(),
-            "cores": os.cpu_count(), "versions": _versions()}
+            "cores": os.cpu_count(), "versions": _versions(), "loadavg_at_end": _loadavg()}
 
 
 # ---------------------------------------------------------------------------------------------- model facts
@@ -186,11 +194,12 @@ def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.
                         progress: bool) -> tuple[dict[str, dict], dict[str, dict]]:
     accuracy: dict[str, dict] = {}
     sizes: dict[str, dict] = {a.id: {"bytes": size.disk_bytes(a.path)} for a in artifacts}
-    jobs: dict[cf.Future, tuple[str, str, str]] = {}
+    jobs: dict[cf.Future, tuple[str, str, str | None]] = {}
     workers = settings.jobs or os.cpu_count() or 1
     runtimes.set_executorch_threads(1)
     with cf.ThreadPoolExecutor(max_workers=workers) as pool:
-        for a in artifacts:
+        # Biggest files first: the long jobs start early instead of leaving one worker busy at the end.
+        for a in sorted(artifacts, key=lambda a: -sizes[a.id]["bytes"]):
             runtime = runtimes.ACCURACY_RUNTIME.get(a.runtime, a.runtime)
             reason = runtimes.unavailable_reason(runtime)
             if not settings.accuracy:
@@ -200,17 +209,17 @@ def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.
             elif dev is None:
                 accuracy[a.id] = {"status": "not run", "reason": dev_reason, "runtime": runtime}
             else:
-                key = f"acc|{a.sha256}|{runtime}|{dev.fingerprint}"
-                hit = cache.get(key)
+                key = f"acc|{a.sha256}|{runtime}|{dev.fingerprint}" if a.sha256 else None
+                hit = cache.get(key) if key else None
                 if hit is not None:
                     accuracy[a.id] = {**hit, "cached": True}
                 else:
                     jobs[pool.submit(_accuracy_job, a, runtime, dev)] = ("acc", a.id, key)
                     accuracy[a.id] = {"runtime": runtime}
             if settings.deflate:
-                key = f"deflate|{a.sha256}|{size.DEFLATE_LEVEL}"
-                hit = cache.get(key)
-                if hit is not None and a.sha256:
+                key = f"deflate|{a.sha256}|{size.DEFLATE_LEVEL}" if a.sha256 else None
+                hit = cache.get(key) if key else None
+                if hit is not None:
                     sizes[a.id]["deflate_bytes"] = hit
                 else:
                     jobs[pool.submit(size.deflate_bytes, a.path)] = ("deflate", a.id, key)
@@ -230,14 +239,16 @@ def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.
                         sizes[art_id]["deflate_error"] = str(value)
                     else:
                         sizes[art_id]["deflate_bytes"] = value
-                        cache.put(key, value)
+                        if key:
+                            cache.put(key, value)
                 elif isinstance(value, Exception):
                     accuracy[art_id] = {**accuracy[art_id], "status": "error", "reason": str(value)}
                     _log(f"accuracy of {art_id} failed: {value}")
                 else:
                     record = {**accuracy[art_id], "status": "ok", **value}
                     accuracy[art_id] = record
-                    cache.put(key, record)
+                    if key:
+                        cache.put(key, record)
         except BaseException:
             for future in jobs:
                 future.cancel()
@@ -436,12 +447,20 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
     Raises :class:`~device_bench.manifest_reader.BenchError` for a bad manifest, file or option.
     """
     t0 = time.perf_counter()
+    load_at_start = _loadavg()
     cfg = resolve_settings(fast, settings, **overrides)
     manifest = read_manifest(manifest_path, verify_files=verify_files, include_failed=cfg.include_failed)
     out = Path(out_dir) if out_dir is not None else manifest.root / "bench"
     out.mkdir(parents=True, exist_ok=True)
     artifacts = list(manifest.artifacts)
     skipped = [dict(u, reason="failed export verification") for u in manifest.unusable]
+    # A model never sees more than the export's max_length tokens (the app truncates there too): a longer
+    # requested length is measured at max_length instead, and the table says so.
+    requested_seq = cfg.seq_lens
+    cfg = replace(cfg, seq_lens=tuple(sorted({min(s, manifest.max_length) for s in cfg.seq_lens})))
+    seq_note = (None if set(cfg.seq_lens) == set(requested_seq) else
+                f"lengths above the export's max_length {manifest.max_length} are measured at "
+                f"{manifest.max_length} (asked: {', '.join(map(str, requested_seq))})")
     if cfg.formats is not None:
         artifacts = [a for a in artifacts if a.format in cfg.formats]
         if not artifacts:
@@ -507,20 +526,16 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
     rows = _derive_rows(manifest, plan, measured, rss, rss_reason, facts, accuracy, sizes, teacher)
     rows += adb.rows_from(android_result, manifest, artifacts, rows)
 
-    from dynabert.data import get_task
-
-    try:
-        metric_name = get_task(manifest.task).main_metric
-    except ValueError:
-        metric_name = "metric"
+    metric_name = acc.task_spec(manifest).main_metric
     results = {
         "schema": RESULTS_SCHEMA,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "manifest": str(manifest.path), "task": manifest.task, "metric_name": metric_name,
         "dev": None if dev is None else {"path": dev.path, "examples": dev.examples, "fingerprint": dev.fingerprint},
         "dev_reason": dev_reason, "teacher_metric": teacher, "full_subnet": full,
-        "environment": environment(),
-        "settings": _settings_record(cfg), "input_texts": {str(k): v for k, v in input_texts.items()},
+        "environment": {**environment(), "loadavg_at_start": load_at_start},
+        "settings": {**_settings_record(cfg), "seq_lens_requested": list(requested_seq), "seq_note": seq_note},
+        "input_texts": {str(k): v for k, v in input_texts.items()},
         "subnets": list(facts.values()),
         "artifacts": [_artifact_record(a, accuracy, sizes, facts) for a in artifacts],
         "skipped": skipped, "rows": rows, "latency_groups": groups, "android": android_result,
@@ -539,12 +554,9 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
 
 def _sentences(manifest: Manifest, data_dir: str | Path | None) -> list[str]:
     """Dev-set sentences for the latency input text (a fixed filler when no data is readable)."""
-    from dynabert.data import DataError, get_task, read_glue_split
-
-    source = Path(data_dir) if data_dir is not None else manifest.data_dir
     try:
-        return [ex.text for ex in read_glue_split(source, get_task(manifest.task), "dev")[:200]]
-    except (DataError, ValueError, TypeError):
+        return [ex.text for ex in acc.read_dev_examples(manifest, data_dir)[1][:200]]
+    except BenchError:
         return ["the film is a charming and often affecting journey"]
 
 

@@ -7,7 +7,8 @@ Method (what the table's numbers mean):
 2. Rounds: each round visits every (model, sequence length) cell once, in a rotated order, and runs it
    for a short burst: one untimed run (so each timed run follows a run of the same model, as in an app
    classifying text after text, and not the previous model's cache state), then ``burst`` timed runs.
-   The burst is sized from the warm-up so that each cell gets about ``min_seconds / min_runs`` per round.
+   The burst is sized (from the warm-up, then from the running median) so that each cell gets about
+   ``min_seconds / min_runs`` of timed runs per round: every cell then needs about ``min_runs`` rounds.
 3. Rounds continue until every cell has at least ``min_runs`` timed runs *and* ``min_seconds`` of timed
    runs (or ``max_group_seconds`` passes; then cells short of their minimum are flagged).
 4. Only the runtime call is timed (``time.perf_counter`` around ``runner.run``): tokenization and feed
@@ -32,10 +33,12 @@ from .runtimes import Runner
 @dataclass(frozen=True)
 class LatencySettings:
     warmup: int = 3  # untimed runs after the first inference
-    min_runs: int = 20  # R
-    min_seconds: float = 0.4  # T, per cell
+    # R and T: the 12 MiniLM sub-models x 9 formats x 2 lengths make ~180 cells per thread count, so each
+    # cell gets ~0.3 s of timed runs (more for slow ones: R runs) and the whole grid stays within minutes.
+    min_runs: int = 15  # R
+    min_seconds: float = 0.3  # T, per cell
     spread_limit: float = 1.5  # p90 / p50 above this flags the cell
-    max_group_seconds: float = 300.0  # safety stop for one group of interleaved cells
+    max_group_seconds: float = 240.0  # safety stop for one group of interleaved cells (a badly loaded machine)
 
 
 @dataclass
@@ -89,9 +92,12 @@ def prepare(cells: list[Cell], settings: LatencySettings) -> None:
         except Exception as exc:  # a runtime that loads but cannot run this input: report, do not abort the grid
             cell.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
             continue
-        estimate = max(float(np.median(warm)), 1e-6)
-        per_round = settings.min_seconds / max(1, settings.min_runs)
-        cell.burst = max(1, int(per_round / estimate))
+        cell.burst = _burst(float(np.median(warm)), settings)
+
+
+def _burst(estimate: float, settings: LatencySettings) -> int:
+    per_round = settings.min_seconds / max(1, settings.min_runs)
+    return max(1, math.ceil(per_round / max(estimate, 1e-6)))
 
 
 def measure(cells: list[Cell], settings: LatencySettings,
@@ -112,6 +118,8 @@ def measure(cells: list[Cell], settings: LatencySettings,
                 cell.error = f"{type(exc).__name__}: {exc}"
         rounds += 1
         live = [c for c in live if c.error is None]
+        for cell in live:  # a warm-up on a busy machine may have misjudged the cell's speed
+            cell.burst = _burst(float(np.median(cell.samples)), settings)
         done = all(len(c.samples) >= settings.min_runs and c.total >= settings.min_seconds for c in live)
         elapsed = time.perf_counter() - start
         if on_round is not None:

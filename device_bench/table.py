@@ -136,9 +136,15 @@ def markdown(results: dict) -> str:
                f"{results['wall_seconds']:.0f} s")
     out.append(f"- machine: {env['cpu']}, {env['cores']} cores, {env['platform']}; "
                + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
+    if env.get("loadavg_at_start") or env.get("loadavg_at_end"):
+        out.append(f"- load average (1, 5, 15 min): {env.get('loadavg_at_start')} at start, "
+                   f"{env.get('loadavg_at_end')} at end, on {env['cores']} cores (well above the core count: "
+                   f"other processes competed for the CPU and latencies are noisy)")
     out.append(f"- latency: batch 1, seq {', '.join(map(str, st['seq_lens']))}; warm-up: {st['warmup']} run(s), then "
                f"interleaved rounds until >= {st['min_runs']} runs and >= {st['min_seconds']} s per cell; only the "
                f"runtime call is timed; p90/p50 > {st['spread_limit']} is flagged UNSTABLE")
+    if st.get("seq_note"):
+        out.append(f"- {st['seq_note']}")
     dev = results.get("dev")
     if dev:
         out.append(f"- accuracy: {metric} (×100) over {dev['examples']} dev examples of `{dev['path']}`, each file "

@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--widths", type=_floats, help="comma-separated width multipliers (default: all trained)")
     p.add_argument("--depths", type=_floats, help="comma-separated depth multipliers (default: all trained)")
     p.add_argument("--formats", type=_names,
-                   help=f"comma-separated formats (default: every one whose tool is installed): {', '.join(FORMATS)}")
+                   help=f"comma-separated formats: {', '.join(FORMATS)} (default: all whose tool is installed, "
+                        "except the opt-in static-QDQ pair onnx-qdq, ort-qdq)")
     p.add_argument("--data-dir", help="GLUE directory or the task's folder for verification/calibration inputs "
                                       "(default: the data_dir the checkpoint records)")
     p.add_argument("--n-verify", type=int, default=DEFAULT_N_VERIFY, help="dev examples each file is checked on")

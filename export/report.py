@@ -27,11 +27,11 @@ def summary_table(manifest: dict, elapsed_s: float | None = None) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
 
     approx = [a for a in manifest["artifacts"] if a.get("parity") and a["parity"].get("gate") == "approx"]
-    if approx:
-        worst = min(approx, key=lambda a: a["parity"]["argmax_agreement"] or 0.0)
-        lines.append(f"reduced precision: lowest argmax agreement {worst['parity']['argmax_agreement']:.3f} "
-                     f"({worst['id']}), largest |logit diff| "
-                     f"{max(a['parity']['max_abs_diff'] for a in approx):.3g}")
+    if approx and all(a["parity"]["argmax_agreement"] is not None for a in approx):
+        worst = min(approx, key=lambda a: a["parity"]["argmax_agreement_non_ties"])
+        lines.append(f"reduced precision: lowest argmax agreement {worst['parity']['argmax_agreement']:.3f}, "
+                     f"{worst['parity']['argmax_agreement_non_ties']:.3f} without ties ({worst['id']}); "
+                     f"largest |logit diff| {max(a['parity']['max_abs_diff'] for a in approx):.3g}")
     s = manifest.get("summary", {})
     tail = (f"sizes in MB; ok = verified, ~ = checks passed but not runnable here, FAIL = failed. "
             f"{s.get('passed', 0)} passed, {s.get('unverified', 0)} unverified, {s.get('failed', 0)} failed")
