@@ -67,6 +67,13 @@ def _plot(points: list[dict], x_key: str, x_label: str, title: str, path: Path, 
         ax.step([c for c, _ in front], [v for _, v in front], where="post", color="black", linewidth=0.8,
                 alpha=0.6, label="Pareto front")
     ax.set_xscale("log")
+    # Plain numbers at 1-2-5 steps: matplotlib's default labels every minor tick of a short log range and
+    # they overlap.
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(x_label)
     ax.set_ylabel(f"{metric} (×100)")
     ax.set_title(title)

@@ -136,10 +136,12 @@ def markdown(results: dict) -> str:
                f"{results['wall_seconds']:.0f} s")
     out.append(f"- machine: {env['cpu']}, {env['cores']} cores, {env['platform']}; "
                + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
-    if env.get("loadavg_at_start") or env.get("loadavg_at_end"):
-        out.append(f"- load average (1, 5, 15 min): {env.get('loadavg_at_start')} at start, "
-                   f"{env.get('loadavg_at_end')} at end, on {env['cores']} cores (well above the core count: "
-                   f"other processes competed for the CPU and latencies are noisy)")
+    loads = [env.get("loadavg_at_start"), env.get("loadavg_at_end")]
+    if any(loads):
+        busy = any(load and load[0] > (env.get("cores") or 1) for load in loads)
+        out.append(f"- load average (1, 5, 15 min): {loads[0]} at start, {loads[1]} at end, on {env['cores']} cores"
+                   + ("; above the core count other processes competed for the CPU: latencies are noisy" if busy
+                      else ""))
     out.append(f"- latency: batch 1, seq {', '.join(map(str, st['seq_lens']))}; warm-up: {st['warmup']} run(s), then "
                f"interleaved rounds until >= {st['min_runs']} runs and >= {st['min_seconds']} s per cell; only the "
                f"runtime call is timed; p90/p50 > {st['spread_limit']} is flagged UNSTABLE")
