@@ -106,8 +106,7 @@ def summarize(manifest: dict, wall_s: float, ckpt_s: float) -> dict:
         "bytes_per_format": dict(per_format_bytes),
         "int8_bytes": int8,
         "lowest_int8_argmax_agreement": min((a["parity"]["argmax_agreement"] for a in approx), default=None),
-        "lowest_int8_argmax_agreement_non_ties": min((a["parity"]["argmax_agreement_non_ties"] for a in approx),
-                                                     default=None),
+        "int8_verified_on": max((a["parity"]["n"] for a in approx), default=None),
         "failed": [a["id"] for a in manifest["artifacts"] if a["status"] == "failed"],
         "summary": manifest["summary"],
         "tools": manifest["tools"],
@@ -117,6 +116,8 @@ def summarize(manifest: dict, wall_s: float, ckpt_s: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="folder for the checkpoint, the export and the JSON report")
+    p.add_argument("--ckpt", help="export this checkpoint (e.g. runs/quickstart/finetune/checkpoint) instead of "
+                                  "building the rewired benchmark checkpoint")
     p.add_argument("--data-dir", default=str(DEFAULT_GLUE), help="GLUE directory (default: ../shared/data/glue)")
     p.add_argument("--head", choices=("probe", "random"), default="probe", help="classifier head (see module doc)")
     p.add_argument("--jobs", type=int, default=None, help="export.all --jobs (default: its own)")
@@ -128,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "ckpt"
+    ckpt = Path(args.ckpt).resolve() if args.ckpt else out / "ckpt"
     ckpt_s = 0.0
-    if not (ckpt / "dynabert.json").is_file():
+    if not args.ckpt and not (ckpt / "dynabert.json").is_file():
         ckpt_s = build_checkpoint(ckpt, Path(args.data_dir), args.head, args.importance_batches,
                                   args.probe_examples)
         print(f"checkpoint: {ckpt} ({ckpt_s:.0f} s)")

@@ -25,6 +25,8 @@ from .formats import CHAINS, FORMATS, ExportError, resolve_formats
 from .quiet import quiet_process
 
 DEFAULT_N_VERIFY = 64
+#: INT8/fp16 files: enough inputs that a 0.98 agreement gate tells 99% from 95% (see verify.MIN_ARGMAX_AGREEMENT).
+DEFAULT_N_VERIFY_INT8 = 500
 DEFAULT_N_CALIB = 64
 
 
@@ -48,9 +50,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--formats", type=_names,
                    help=f"comma-separated formats: {', '.join(FORMATS)} (default: all whose tool is installed, "
                         "except the opt-in static-QDQ pair onnx-qdq, ort-qdq)")
+    p.add_argument("--max-length", type=int,
+                   help="longest input (tokens) the exported files accept; Core ML and .pte fix this bound "
+                        "(default: the checkpoint's training max_length; at most the position table's size)")
     p.add_argument("--data-dir", help="GLUE directory or the task's folder for verification/calibration inputs "
                                       "(default: the data_dir the checkpoint records)")
-    p.add_argument("--n-verify", type=int, default=DEFAULT_N_VERIFY, help="dev examples each file is checked on")
+    p.add_argument("--n-verify", type=int, default=DEFAULT_N_VERIFY,
+                   help="dev examples each fp32 file is checked on (logits within 1e-3, same argmax)")
+    p.add_argument("--n-verify-int8", type=int, default=DEFAULT_N_VERIFY_INT8,
+                   help="dev examples each reduced-precision (INT8, fp16) file is checked on: argmax agreement "
+                        ">= 0.98 (default %(default)s, or the whole dev set if smaller)")
     p.add_argument("--n-calib", type=int, default=DEFAULT_N_CALIB, help="train examples for static INT8 calibration")
     p.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)),
                    help="worker processes (default: CPU cores, at most 4)")
@@ -113,7 +122,8 @@ class _Setup:
     names: list[str]
     max_length: int
     data: str  # where the dev examples come from
-    inputs: object  # export.inputs.Inputs
+    inputs: object  # export.inputs.Inputs: what fp32 files are checked on
+    approx_inputs: object | None  # what reduced-precision files are checked on (more of them)
     calibration: object | None
     root: Path
 
@@ -126,6 +136,8 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
 
     if args.jobs < 1:
         raise ExportError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.n_verify_int8 < 1:
+        raise ExportError(f"--n-verify-int8 must be >= 1, got {args.n_verify_int8}")
     ckpt = Path(args.ckpt).expanduser().resolve()
     try:
         model, tokenizer, meta = load_checkpoint(ckpt, require_rewired=True)
@@ -136,16 +148,23 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     depths = _select(args.depths, meta.depth_mults, "depth")
     config = model.config
     # RoBERTa's positions start after the padding index, so two fewer fit.
-    max_length = min(meta.max_length, config.max_position_embeddings - (2 if config.model_type == "roberta" else 0))
+    positions = config.max_position_embeddings - (2 if config.model_type == "roberta" else 0)
+    if args.max_length is not None and not 1 <= args.max_length <= positions:
+        raise ExportError(f"--max-length must be between 1 and {positions} (the model's position table), "
+                          f"got {args.max_length}")
+    max_length = min(args.max_length or meta.max_length, positions)
     names = model_input_names(tokenizer, config.model_type)
     source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {})
     inputs = load_inputs(source, tokenizer, names, args.n_verify, max_length)
+    approx_inputs = None
+    if any(FORMATS[f].gate == "approx" for f in formats):
+        approx_inputs = load_inputs(source, tokenizer, names, args.n_verify_int8, max_length)
     calibration = None
     if any(FORMATS[f].precision == "int8-static" for f in formats):
         calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
     root = Path(args.out).expanduser().resolve() if args.out else Path("out/export", ckpt.name).resolve()
     return _Setup(ckpt, model, tokenizer, meta, formats, [(w, d) for w in widths for d in depths], names,
-                  max_length, source.where, inputs, calibration, root)
+                  max_length, source.where, inputs, approx_inputs, calibration, root)
 
 
 def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -> dict:
@@ -168,7 +187,7 @@ def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -
         "verification": {"split": s.inputs.split, "data": s.data, "n": len(s.inputs),
                          "lengths": [min(s.inputs.lengths), max(s.inputs.lengths)], "sources": s.inputs.sources,
                          "inputs_sha256": base["inputs_sha256"], "fp32_atol": FP32_ATOL,
-                         "min_argmax_agreement": MIN_ARGMAX_AGREEMENT},
+                         "min_argmax_agreement": MIN_ARGMAX_AGREEMENT, **_approx_record(s.approx_inputs)},
         "tools": base["tools"], "formats": s.formats, "base_sha256": base_sha,
         "subnets": [], "ort_required_operators_config": None, "artifacts": [], "summary": {},
     }
@@ -187,15 +206,24 @@ def _subnet_record(model, w: float, d: float) -> dict:
             "flops_seq128": stats.flops}
 
 
-def _reference(s: _Setup, w: float, d: float):
-    """The PyTorch sub-network's logits on the verification inputs: what every file is compared with."""
+def _approx_record(inputs) -> dict:
+    if inputs is None:
+        return {"n_approx": None}
+    return {"n_approx": len(inputs), "approx_lengths": [min(inputs.lengths), max(inputs.lengths)],
+            "approx_sources": inputs.sources, "approx_inputs_sha256": inputs.fingerprint()}
+
+
+def _reference(s: _Setup, inputs, w: float, d: float):
+    """The PyTorch sub-network's logits on ``inputs``: what every file is compared with."""
     import numpy as np
     import torch
 
+    if inputs is None:
+        return None
     with torch.no_grad():
         return np.concatenate([
             s.model(*(torch.from_numpy(f[n]) for n in s.names), width_mult=w, depth_mult=d).logits.numpy()
-            for f in s.inputs.features])
+            for f in inputs.features])
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -223,7 +251,8 @@ def _export(args: argparse.Namespace) -> int:
 
     # Everything an artifact's bytes depend on besides its own format and sub-model (see pipeline.fingerprint).
     base = {"schema": M.SCHEMA_VERSION, "checkpoint_sha256": sha256_path(s.ckpt), "tools": tool_versions(),
-            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(), "names": s.names,
+            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(),
+            "approx_inputs_sha256": s.approx_inputs.fingerprint() if s.approx_inputs else None, "names": s.names,
             "max_length": s.max_length,
             "calibration_sha256": s.calibration.fingerprint() if s.calibration else None}
     base_sha = hashlib.sha256(repr(sorted(base.items())).encode()).hexdigest()
@@ -272,7 +301,9 @@ def _export(args: argparse.Namespace) -> int:
             manifest["subnets"].append(subnet)
             job = SubnetJob(root=s.root, subnet=subnet, names=s.names, max_length=s.max_length,
                             num_labels=s.model.config.num_labels, pad_token_id=pad_id, full_params=full_params,
-                            inputs=s.inputs, reference=_reference(s, w, d), base_fingerprint=base,
+                            inputs=s.inputs, reference=_reference(s, s.inputs, w, d),
+                            approx_inputs=s.approx_inputs, approx_reference=_reference(s, s.approx_inputs, w, d),
+                            base_fingerprint=base,
                             previous={a["format"]: a for a in prev_by_id.values() if a.get("subnet") == subnet["name"]},
                             calibration=s.calibration, force=args.force)
             # hf/ is cut here, where the adaptive model lives; every other format is made from it.

@@ -28,9 +28,9 @@ def summary_table(manifest: dict, elapsed_s: float | None = None) -> str:
 
     approx = [a for a in manifest["artifacts"] if a.get("parity") and a["parity"].get("gate") == "approx"]
     if approx and all(a["parity"]["argmax_agreement"] is not None for a in approx):
-        worst = min(approx, key=lambda a: a["parity"]["argmax_agreement_non_ties"])
-        lines.append(f"reduced precision: lowest argmax agreement {worst['parity']['argmax_agreement']:.3f}, "
-                     f"{worst['parity']['argmax_agreement_non_ties']:.3f} without ties ({worst['id']}); "
+        worst = min(approx, key=lambda a: a["parity"]["argmax_agreement"])
+        lines.append(f"reduced precision: lowest argmax agreement {worst['parity']['argmax_agreement']:.3f} "
+                     f"on {worst['parity']['n']} inputs ({worst['id']}); "
                      f"largest |logit diff| {max(a['parity']['max_abs_diff'] for a in approx):.3g}")
     s = manifest.get("summary", {})
     tail = (f"sizes in MB; ok = verified, ~ = checks passed but not runnable here, FAIL = failed. "

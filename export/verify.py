@@ -17,12 +17,11 @@ from .inputs import Inputs
 
 #: fp32 formats: every logit within this of the PyTorch sub-network, and the same argmax everywhere.
 FP32_ATOL = 1e-3
-#: Reduced-precision formats (int8, fp16): share of examples whose argmax matches the PyTorch sub-network,
-#: among the examples that are not ties (see TIE_MARGIN).
+#: Reduced-precision formats (int8, fp16): share of examples whose argmax matches the PyTorch sub-network.
+#: They are checked on more inputs than fp32 (export.all --n-verify-int8): on 64 inputs a file that agrees
+#: on 98.5% of the dev set still fails a 0.98 gate one time in four (two flips), so the gate measured the
+#: draw more than the file.
 MIN_ARGMAX_AGREEMENT = 0.98
-#: A reference top-2 logit margin below this is a tie (class probabilities within 5% of each other): which
-#: side of it a quantized file lands on is rounding, not accuracy, so it does not count against the file.
-TIE_MARGIN = 0.05
 #: Reduced-precision regression heads (one output) have no argmax: their scores must stay within this.
 APPROX_REGRESSION_ATOL = 0.1
 #: Padded batches for formats with a dynamic batch axis; ragged rows exercise masking.
@@ -43,18 +42,12 @@ def compare(outputs: list[np.ndarray], reference: np.ndarray, gate: Gate, modes:
     finite = all(np.isfinite(out).all() for out in outputs)
     regression = reference.shape[1] == 1
     flips: list[dict] = []
-    agreement = non_tie_agreement = None
-    ties = 0
+    agreement = None
     if not regression:
         ref_arg = reference.argmax(axis=1)
         top2 = np.sort(reference, axis=1)[:, -2:]
         margin = top2[:, 1] - top2[:, 0]
-        tie = margin < TIE_MARGIN
-        ties = int(tie.sum())
         agreement = float(min((out.argmax(axis=1) == ref_arg).mean() for out in outputs))
-        counted = max(1, int((~tie).sum()))
-        non_tie_agreement = float(min(1.0 - ((out.argmax(axis=1) != ref_arg) & ~tie).sum() / counted
-                                      for out in outputs))
         # How close to a tie each flipped example was: a flip at margin 0.001 is rounding noise, one at
         # margin 3 is a broken file.
         flipped = sorted({int(i) for out in outputs for i in np.flatnonzero(out.argmax(axis=1) != ref_arg)})
@@ -66,15 +59,13 @@ def compare(outputs: list[np.ndarray], reference: np.ndarray, gate: Gate, modes:
         passed = finite and max_diff <= APPROX_REGRESSION_ATOL
         criteria = {"atol": APPROX_REGRESSION_ATOL}
     else:
-        passed = finite and non_tie_agreement >= gate.min_agreement
-        criteria = {"min_argmax_agreement": gate.min_agreement, "tie_margin": TIE_MARGIN}
+        passed = finite and agreement >= gate.min_agreement
+        criteria = {"min_argmax_agreement": gate.min_agreement}
     return {
         "n": int(reference.shape[0]),
         "modes": modes,
         "max_abs_diff": round(max_diff, 7),
         "argmax_agreement": None if agreement is None else round(agreement, 5),
-        "argmax_agreement_non_ties": None if non_tie_agreement is None else round(non_tie_agreement, 5),
-        "ties": ties,
         "gate": gate.kind,
         **criteria,
         "passed": bool(passed),

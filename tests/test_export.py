@@ -77,7 +77,7 @@ def _formats_under_test() -> list[str]:
 def exported(tiny_ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "out"
     proc = _cli("--ckpt", str(tiny_ckpt), "--out", str(out), *SUBSET, "--formats", ",".join(_formats_under_test()),
-                "--jobs", "2", "--no-bench", "--no-progress")
+                "--jobs", "2", "--no-bench", "--no-progress", "--max-length", "96")  # trained at 64
     manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else None
     return out, manifest, proc
 
@@ -100,18 +100,19 @@ def test_every_installed_format_exports_and_verifies(exported):
             assert art["status"] == "unverified" and parity["status"] == "not run"
             assert art["spec_check"]["passed"], art["spec_check"]["problems"]
             continue
-        assert parity["passed"] and parity["n"] == 64
+        assert parity["passed"]
         if FORMATS[art["format"]].gate == "exact":
-            assert parity["max_abs_diff"] <= 1e-3 and parity["argmax_agreement"] == 1.0
-        else:
-            assert parity["argmax_agreement_non_ties"] >= 0.98
+            assert parity["n"] == 64 and parity["max_abs_diff"] <= 1e-3 and parity["argmax_agreement"] == 1.0
+        else:  # reduced precision is checked on more inputs
+            assert parity["n"] == manifest["verification"]["n_approx"] == 500
+            assert parity["argmax_agreement"] >= 0.98
     assert "subnet" in proc.stdout and "passed" in proc.stdout  # the summary table
 
 
 def test_manifest_checksums_sizes_and_schema(exported):
     out, manifest, _ = exported
     assert manifest["schema_version"] == SCHEMA_VERSION
-    assert manifest["task"] == "sst2" and manifest["label_names"] == LABELS and manifest["max_length"] == 64
+    assert manifest["task"] == "sst2" and manifest["label_names"] == LABELS and manifest["max_length"] == 96
     assert manifest["tools"]["onnxruntime"] and manifest["tools"]["torch"].startswith("2.13")
     assert (out / manifest["tokenizer"]["vocab"]).is_file()
     assert json.loads((out / manifest["labels"]).read_text())["labels"] == LABELS
@@ -276,6 +277,7 @@ def test_bad_checkpoints_fail_with_one_line(tmp_path, capsys, tiny_ckpt):
 def test_bad_flags_and_missing_data_fail_with_one_line(tmp_path, capsys, tiny_ckpt):
     _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), "--formats", "onnx,tflite"], "unknown format 'tflite'")
     _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), "--widths", "0.3"], "not trained in this checkpoint")
+    _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), "--max-length", "129"], "--max-length must be between 1 and 128")
     _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")],
                     "--data-dir")
 
@@ -313,14 +315,16 @@ def test_parity_gates():
     approx = compare([flipped], ref, Gate("approx"), ["batch1"])
     assert approx["argmax_agreement"] == 0.75 and not approx["passed"]
     assert approx["flips"] == [{"example": 3, "reference_margin": 0.1}]
-    # a flipped near-tie (margin below TIE_MARGIN) is rounding, not a loss of accuracy
-    tie = ref.copy()
-    tie[3] = [0.01, 0.0]
-    out = tie.copy()
-    out[3] = [0.0, 0.01]
-    approx = compare([out], tie, Gate("approx"), ["batch1"])
-    assert approx["ties"] == 1 and approx["argmax_agreement"] == 0.75 and approx["argmax_agreement_non_ties"] == 1.0
-    assert approx["passed"] and not compare([out], tie, Gate("exact"), ["batch1"])["passed"]
+    # the approx gate is raw agreement: 49 of 50 passes 0.98, 48 of 50 does not, however close the flips were
+    many = np.tile(ref, (13, 1))[:50]
+    near = many.copy()
+    near[:, 0] += 1e-3  # no exact ties in the reference
+    one, two = near.copy(), near.copy()
+    one[[0]] = one[[0]][:, ::-1]
+    two[[0, 2]] = two[[0, 2]][:, ::-1]
+    assert compare([one], near, Gate("approx"), ["batch1"])["passed"]
+    assert not compare([two], near, Gate("approx"), ["batch1"])["passed"]
+    assert not compare([one], near, Gate("exact"), ["batch1"])["passed"]
     assert not compare([ref * np.nan], ref, Gate("approx"), ["batch1"])["passed"]
 
 

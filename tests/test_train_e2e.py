@@ -188,6 +188,24 @@ def test_pkd_sandwich_augmentation_and_bf16_in_one_short_stage_2(tiny, reference
     assert meta.extra["augmented"] and meta.extra["config"]["distill"]["intermediate"] == "pkd"
 
 
+def test_width_stage_ablation_knobs_train_one_fixed_depth_network_without_rewiring(tiny, reference, tmp_path):
+    """The paper's ablations: a sub-network distilled alone (stages.width.widths / depth_mult), no rewiring."""
+    out = tmp_path / "alone"
+    argv = ["--config", str(tiny / "tiny.yaml"), "--teacher", str(reference / "teacher" / "checkpoint"),
+            "--out", str(out), "--set", "stages.width.widths=[0.25]", "--set", "stages.width.depth_mult=0.5",
+            "--set", "stages.width.rewire=false", "--set", "stages.width.max_steps=3",
+            "--set", "stages.width.log_every=1"]
+    assert run_main(argv, stage="width") == 0
+    records = [json.loads(line) for line in (out / "width" / "log.jsonl").read_text().splitlines()]
+    trained = {k.split("/")[0] for r in records if r["type"] == "train" for k in r["subnets"]}
+    assert trained == {"w0.25_d0.5"}
+    assert set(next(r for r in records if r["type"] == "eval")["metrics"]) == {"w0.25_d0.5"}
+    assert load_checkpoint(out / "width" / "checkpoint")[2].rewired is False
+    bad = ["--config", str(tiny / "tiny.yaml"), "--teacher", str(reference / "teacher" / "checkpoint"),
+           "--out", str(tmp_path / "bad"), "--set", "stages.width.widths=[0.3]"]
+    assert run_main(bad, stage="width") == 2
+
+
 def test_ddp_with_gloo_on_two_cpu_processes(tiny, reference, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",

@@ -52,7 +52,9 @@ DESCRIPTIONS = {
     "width": """\
         Stage 1 (DynaBERT_w): score head/neuron importance on the task, rewire, then train every width
         (1.0, 0.75, 0.5, 0.25) at full depth by distillation from the fixed full teacher.
-        Reads --teacher (default RUN/teacher/checkpoint); writes RUN/width/checkpoint.""",
+        Reads --teacher (default RUN/teacher/checkpoint); writes RUN/width/checkpoint.
+        The paper's ablations: --set stages.width.rewire=false (no rewiring), stages.width.widths=[0.25]
+        with stages.width.depth_mult=0.5 (one fixed-size network distilled alone).""",
     "depth": """\
         Stage 2 (DynaBERT): the frozen DynaBERT_w teaches all 12 (width, depth) sub-networks.
         Reads --init (default RUN/width/checkpoint); writes RUN/depth/checkpoint.""",

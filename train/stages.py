@@ -169,27 +169,29 @@ def run_width(cfg: TrainConfig, run: Run, teacher_path: str | Path,
         return done
     teacher, tokenizer = load_teacher(teacher_path, run)
     teacher.to(run.rt.device)
+    scfg = cfg.stage("width")
     state_path = run.dir / "width" / STATE_FILE
-    if run.resume and state_path.exists():
-        saved = load_state(state_path)["extra"]["importance"]  # rewire exactly as the interrupted run did
-        importance = Importance(saved["heads"], saved["neurons"])
-    else:
-        scfg = cfg.stage("width")
-        # Importance is scored on the original task data (not augmented), in the loader's epoch-0 order.
-        loader = train_loader(tokenize(run.data.train, tokenizer, run.task, cfg.data.max_length), tokenizer,
-                              cfg.batch_size, cfg.seed)
-        loader.batch_sampler.set_epoch(0)
-        importance = compute_importance(teacher, loader, max_batches=scfg.importance_batches,
-                                        progress=run.progress and run.rt.is_main)
-    importance = _broadcast(run.rt, importance)
-    rewire(teacher, importance)
+    extra_state = {}
+    if scfg.rewire:
+        if run.resume and state_path.exists():
+            saved = load_state(state_path)["extra"]["importance"]  # rewire exactly as the interrupted run did
+            importance = Importance(saved["heads"], saved["neurons"])
+        else:
+            # Importance is scored on the original task data (not augmented), in the loader's epoch-0 order.
+            loader = train_loader(tokenize(run.data.train, tokenizer, run.task, cfg.data.max_length), tokenizer,
+                                  cfg.batch_size, cfg.seed)
+            loader.batch_sampler.set_epoch(0)
+            importance = compute_importance(teacher, loader, max_batches=scfg.importance_batches,
+                                            progress=run.progress and run.rt.is_main)
+        importance = _broadcast(run.rt, importance)
+        rewire(teacher, importance)
+        extra_state = {"importance": {"heads": importance.heads, "neurons": importance.neurons}}
     student = copy.deepcopy(teacher)
-    widths = [(w, 1.0) for w in cfg.width_mults]
-    stage = Stage("width", cfg.stage("width"), student, tokenizer, subnets=lambda step: list(widths),
+    widths = [(w, scfg.depth_mult) for w in (scfg.widths or cfg.width_mults)]
+    stage = Stage("width", scfg, student, tokenizer, subnets=lambda step: list(widths),
                   loss=distill_loss_fn(cfg, "width", "full"), eval_subnets=widths,
-                  meta=meta_for(cfg, run, "width", rewired=True, init=str(teacher_path)), teacher=teacher,
-                  train_examples=train_examples,
-                  extra_state={"importance": {"heads": importance.heads, "neurons": importance.neurons}})
+                  meta=meta_for(cfg, run, "width", rewired=scfg.rewire, init=str(teacher_path)), teacher=teacher,
+                  train_examples=train_examples, extra_state=extra_state)
     return train_stage(stage, run)
 
 
