@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io import atomic_path
+from .io import atomic_file
 from .manifest_reader import Artifact, BenchError, Manifest
 
 PACKAGE = "org.dynabert.edge.demo"
@@ -121,7 +121,7 @@ def benchmark(adb: Adb, *, out_name: str, local_dir: Path, runs: int = 50, warmu
     if not remote.endswith("/" + out_name):
         remote = f"{REMOTE_DIR}/{out_name}"
     local = local_dir / out_name
-    with atomic_path(local) as tmp:  # a pull cut short leaves no half file under the final name
+    with atomic_file(local) as tmp:  # a pull cut short leaves no half file under the final name
         adb("pull", remote, str(tmp))
         try:
             result = json.loads(tmp.read_text(encoding="utf-8"))

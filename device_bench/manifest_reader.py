@@ -7,16 +7,16 @@ are :class:`BenchError` with a one-line message naming the manifest or artifact 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dynabert.fileio import sha256_path
 
 #: The manifest schema this reader understands (``export.manifest.SCHEMA_VERSION``).
 SCHEMA_VERSION = 1
 #: Artifact statuses a consumer may use (``export.manifest.USABLE``); "failed" ones are listed, not run.
 USABLE = ("passed", "unverified")
-_CHUNK = 1 << 20
 
 
 class BenchError(ValueError):
@@ -82,29 +82,6 @@ class Manifest:
             if float(s["width_mult"]) == 1.0 and float(s["depth_mult"]) == 1.0:
                 return s["name"]
         return None
-
-
-def sha256_path(path: Path) -> str:
-    """SHA-256 of a file; of a directory: its files' relative paths and contents in sorted order.
-
-    The same definition as ``export.atomic.sha256_path`` (restated: device_bench reads export's output,
-    not its code).
-    """
-    digest = hashlib.sha256()
-    if path.is_file():
-        files, is_dir = [path], False
-    else:
-        files = sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix())
-        is_dir = True
-    for file in files:
-        if is_dir:
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with open(file, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
-        if is_dir:
-            digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def _require(record: dict, key: str, where: str, kind: type | tuple[type, ...]):

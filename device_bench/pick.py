@@ -24,9 +24,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynabert.fileio import sha256_path
+
 from .adb import APP_FORMATS, folder_name
 from .io import atomic_dir
-from .manifest_reader import BenchError, sha256_path
+from .manifest_reader import BenchError
 from .runtimes import ACCURACY_RUNTIME
 
 ASSETS = Path("app/src/main/assets/models")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .io import atomic_path, write_text
+from .io import atomic_file, write_text
 from .runtimes import ACCURACY_RUNTIME
 
 _MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p"]
@@ -80,7 +80,7 @@ def _plot(points: list[dict], x_key: str, x_label: str, title: str, path: Path, 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return True

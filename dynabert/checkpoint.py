@@ -8,9 +8,6 @@ whether heads/neurons were rewired, the width/depth multipliers trained, the tas
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from dynabert.adaptive import AdaptiveModel
 from dynabert.arch import DEPTH_MULTS, WIDTH_MULTS
+from dynabert.fileio import atomic_dir
 
 FORMAT = "dynabert-edge/checkpoint"
 FORMAT_VERSION = 1
@@ -51,24 +49,12 @@ def save_checkpoint(path: str | Path, model: AdaptiveModel, tokenizer, meta: Che
     if meta.stage not in STAGES:
         raise ValueError(f"unknown stage {meta.stage!r}; expected one of {STAGES}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    # A complete checkpoint is on disk at every moment: the old one until the new one is renamed in.
+    with atomic_dir(path) as tmp:
         model.hf.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         record = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(meta)}
         (tmp / META_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        if path.exists():
-            # Two renames keep a complete checkpoint on disk at every moment.
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

@@ -16,7 +16,6 @@
 - :mod:`export.manifest`     ``manifest.json`` and its schema (what device_bench reads)
 - :mod:`export.formats`      the table of formats, their tools and extras
 - :mod:`export.inputs`       real dev/train inputs for verification and calibration
-- :mod:`export.atomic`       atomic writes and checksums
 - :mod:`export.report`       the summary table
 - :mod:`export.quiet`        keeping the converters' log chatter off the progress bar
 """

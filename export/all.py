@@ -123,7 +123,7 @@ class _Setup:
     max_length: int
     data: str  # where the dev examples come from
     inputs: object  # export.inputs.Inputs: what fp32 files are checked on
-    approx_inputs: object | None  # what reduced-precision files are checked on (more of them)
+    approx_inputs: object  # what reduced-precision files are checked on (more of them)
     calibration: object | None
     root: Path
 
@@ -156,9 +156,9 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     names = model_input_names(tokenizer, config.model_type)
     source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {})
     inputs = load_inputs(source, tokenizer, names, args.n_verify, max_length)
-    approx_inputs = None
-    if any(FORMATS[f].gate == "approx" for f in formats):
-        approx_inputs = load_inputs(source, tokenizer, names, args.n_verify_int8, max_length)
+    # Loaded even when no reduced-precision format is asked for (it is cheap): the manifest's verification
+    # record then describes the artifacts that an earlier run made and this one keeps.
+    approx_inputs = load_inputs(source, tokenizer, names, args.n_verify_int8, max_length)
     calibration = None
     if any(FORMATS[f].precision == "int8-static" for f in formats):
         calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
@@ -207,8 +207,6 @@ def _subnet_record(model, w: float, d: float) -> dict:
 
 
 def _approx_record(inputs) -> dict:
-    if inputs is None:
-        return {"n_approx": None}
     return {"n_approx": len(inputs), "approx_lengths": [min(inputs.lengths), max(inputs.lengths)],
             "approx_sources": inputs.sources, "approx_inputs_sha256": inputs.fingerprint()}
 
@@ -218,8 +216,6 @@ def _reference(s: _Setup, inputs, w: float, d: float):
     import numpy as np
     import torch
 
-    if inputs is None:
-        return None
     with torch.no_grad():
         return np.concatenate([
             s.model(*(torch.from_numpy(f[n]) for n in s.names), width_mult=w, depth_mult=d).logits.numpy()
@@ -231,10 +227,10 @@ def _export(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
+    from dynabert.fileio import remove_stale_temps, sha256_path
     from dynabert.stats import model_stats
 
     from . import manifest as M
-    from .atomic import remove_stale_temps, sha256_path
     from .formats import tool_versions
     from .huggingface import write_hf, write_tokenizer_dir
     from .pipeline import SubnetJob, build_hf
@@ -251,10 +247,8 @@ def _export(args: argparse.Namespace) -> int:
 
     # Everything an artifact's bytes depend on besides its own format and sub-model (see pipeline.fingerprint).
     base = {"schema": M.SCHEMA_VERSION, "checkpoint_sha256": sha256_path(s.ckpt), "tools": tool_versions(),
-            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(),
-            "approx_inputs_sha256": s.approx_inputs.fingerprint() if s.approx_inputs else None, "names": s.names,
-            "max_length": s.max_length,
-            "calibration_sha256": s.calibration.fingerprint() if s.calibration else None}
+            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(), "names": s.names,
+            "max_length": s.max_length}
     base_sha = hashlib.sha256(repr(sorted(base.items())).encode()).hexdigest()
     write_tokenizer_dir(s.tokenizer, s.root / "tokenizer", s.meta.label_names, s.meta.task)
     manifest = _new_manifest(s, base, base_sha, previous)
@@ -294,6 +288,7 @@ def _export(args: argparse.Namespace) -> int:
     pool = make_pool(args.jobs, threads) if args.jobs > 1 else None
     futures: list[cf.Future] = []
     full_params = model_stats(s.model.config, 128).params_total
+    approx = any(FORMATS[f].gate == "approx" for f in formats)
     pad_id = manifest["tokenizer"]["pad_token_id"]
     try:
         for w, d in s.pairs:
@@ -302,7 +297,8 @@ def _export(args: argparse.Namespace) -> int:
             job = SubnetJob(root=s.root, subnet=subnet, names=s.names, max_length=s.max_length,
                             num_labels=s.model.config.num_labels, pad_token_id=pad_id, full_params=full_params,
                             inputs=s.inputs, reference=_reference(s, s.inputs, w, d),
-                            approx_inputs=s.approx_inputs, approx_reference=_reference(s, s.approx_inputs, w, d),
+                            approx_inputs=s.approx_inputs if approx else None,
+                            approx_reference=_reference(s, s.approx_inputs, w, d) if approx else None,
                             base_fingerprint=base,
                             previous={a["format"]: a for a in prev_by_id.values() if a.get("subnet") == subnet["name"]},
                             calibration=s.calibration, force=args.force)

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_dir
+from dynabert.fileio import atomic_dir
+
 from .wrapper import ExportWrapper
 
 #: iOS 16 / macOS 13: the first target whose ML Programs store int8 weights (constexpr_affine_dequantize).

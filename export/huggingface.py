@@ -13,9 +13,8 @@ from pathlib import Path
 from safetensors import safe_open
 
 from dynabert.adaptive import AdaptiveModel
+from dynabert.fileio import atomic_dir
 from dynabert.slicing import slice_subnetwork
-
-from .atomic import atomic_dir
 
 LABELS_FILE = "labels.json"
 

@@ -2,7 +2,7 @@
 
 Schema (``schema_version`` 1). Paths are relative to the folder holding ``manifest.json``; sizes are
 bytes; a directory artifact (``hf/``, ``.mlpackage``) has the total size of its files and a SHA-256 over
-its files' relative paths and contents (:func:`export.atomic.sha256_path`)::
+its files' relative paths and contents (:func:`dynabert.fileio.sha256_path`)::
 
     {
       "schema_version": 1,
@@ -81,7 +81,7 @@ import datetime as _dt
 import json
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from dynabert.fileio import write_text_atomic
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"

@@ -14,7 +14,8 @@ from pathlib import Path
 import onnx
 import torch
 
-from .atomic import atomic_file
+from dynabert.fileio import atomic_file
+
 from .wrapper import ExportWrapper
 
 #: 17 is the first opset with a LayerNormalization op, and ONNX Runtime Mobile 1.15+ runs it.

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_file
+from dynabert.fileio import atomic_file
+
 from .inputs import Inputs
 from .verify import ort_session
 

@@ -13,7 +13,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from .atomic import atomic_file
+from dynabert.fileio import atomic_file
 
 CONFIG_NAME = "required_operators.config"
 

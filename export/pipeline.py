@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dynabert.fileio import path_bytes, sha256_path
+
 from . import verify as V
-from .atomic import path_bytes, sha256_path
 from .formats import FORMATS, Format
 from .inputs import Inputs
 from .manifest import USABLE
@@ -321,13 +322,18 @@ BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
 }
 
 
-def _format_extra(fmt: str) -> dict:
+def _format_extra(job: SubnetJob, fmt: str) -> dict:
+    """What a format's file depends on beyond the run's base: kept out of the base so that a run for other
+    formats does not invalidate (and drop from the manifest) artifacts it did not touch."""
+    extra: dict = {}
+    if FORMATS[fmt].gate == "approx" and job.approx_inputs is not None:
+        extra["approx_inputs_sha256"] = job.approx_inputs.fingerprint()
     # Core ML parity can run only on macOS: an export verified on Linux is redone there.
     if FORMATS[fmt].runtime == "coreml":
-        return {"coreml_can_predict": V.coreml_can_predict()}
-    if fmt == "onnx-qdq":
-        return {"calibration": "train"}
-    return {}
+        extra["coreml_can_predict"] = V.coreml_can_predict()
+    if fmt == "onnx-qdq" and job.calibration is not None:
+        extra["calibration_sha256"] = job.calibration.fingerprint()
+    return extra
 
 
 def run_chain(job: SubnetJob, formats: list[str], sha_of: dict[str, str]) -> list[dict]:
@@ -349,7 +355,7 @@ def run_chain(job: SubnetJob, formats: list[str], sha_of: dict[str, str]) -> lis
                 record["errors"].append(f"source {job.artifact_id(source)} could not be exported")
                 records.append(record)
                 continue
-            fp = fingerprint(job, fmt, source_sha, _format_extra(fmt))
+            fp = fingerprint(job, fmt, source_sha, _format_extra(job, fmt))
             prev = reusable(job, fmt, fp)
             if prev is not None:
                 records.append(prev)

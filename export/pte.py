@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .atomic import atomic_file
+from dynabert.fileio import atomic_file
+
 from .wrapper import ExportWrapper
 
 

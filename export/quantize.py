@@ -12,7 +12,8 @@ from pathlib import Path
 
 import onnx
 
-from .atomic import atomic_file
+from dynabert.fileio import atomic_file
+
 from .inputs import Inputs
 
 #: Per-channel int8 weights: per-tensor QInt8 loses accuracy on this model family (one scale for a whole

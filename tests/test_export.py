@@ -23,8 +23,8 @@ from transformers import AutoModelForSequenceClassification, BertConfig, BertFor
 from dynabert.adaptive import AdaptiveModel
 from dynabert.backbone import default_backbone_dir
 from dynabert.checkpoint import CheckpointMeta, save_checkpoint
+from dynabert.fileio import atomic_dir, atomic_file, remove_stale_temps, sha256_path
 from export import all as export_all
-from export.atomic import atomic_dir, atomic_file, remove_stale_temps, sha256_path
 from export.formats import FORMATS, ExportError, resolve_formats, tool_available
 from export.manifest import SCHEMA_VERSION, USABLE
 from export.verify import Gate, compare
@@ -248,6 +248,22 @@ def test_kill_mid_export_then_rerun_completes_and_verifies(tiny_ckpt, tmp_path):
     # What the killed run had finished and listed was trusted, not redone.
     again = next(a for a in manifest["artifacts"] if a["id"] == first["id"])
     assert again["sha256"] == first["sha256"] and again["export_seconds"] == first["export_seconds"]
+
+
+def test_a_run_for_other_formats_keeps_and_reuses_the_earlier_artifacts(tiny_ckpt, tmp_path):
+    out = tmp_path / "out"
+    args = ["--ckpt", str(tiny_ckpt), "--out", str(out), "--widths", "0.25", "--depths", "0.5", "--no-bench",
+            "--no-progress", "--jobs", "1", "--n-verify-int8", "100"]
+    assert _cli(*args, "--formats", "onnx,onnx-int8").returncode == 0
+    before = {a["id"]: a for a in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    # only fp32 asked now: the INT8 file (verified on its own, larger input set) stays listed and untouched
+    proc = _cli(*args, "--formats", "onnx")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = {a["id"]: a for a in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert after.keys() == before.keys() == {"w0.25_d0.5/hf", "w0.25_d0.5/onnx", "w0.25_d0.5/onnx-int8"}
+    for art_id, art in after.items():
+        assert art["sha256"] == before[art_id]["sha256"] and art["export_seconds"] == before[art_id]["export_seconds"]
+    assert after["w0.25_d0.5/onnx-int8"]["parity"]["n"] == 100 and after["w0.25_d0.5/onnx"]["parity"]["n"] == 64
 
 
 # ---------------------------------------------------------------------------------------------- errors

@@ -1,8 +1,9 @@
-"""Atomic writes and checksums for files and directory artifacts (``hf/``, ``.mlpackage``).
+"""Atomic writes and checksums, for every stage's outputs (checkpoints, exported files, benchmark tables).
 
-Every artifact is written under a temporary sibling name and renamed into place, so a Ctrl-C or a
+Every output is written under a temporary sibling name and renamed into place, so a Ctrl-C or a
 ``kill -9`` leaves either the old complete file, the new complete file, or a temporary name that the next
-run deletes (:func:`remove_stale_temps`) and never trusts.
+run deletes (:func:`remove_stale_temps`) and never trusts. The checksum of a directory (``hf/``,
+``.mlpackage``) covers its files' relative paths and contents, so export and device_bench agree on it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def atomic_file(final: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         _fsync(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be read by others (CI, the app build)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -48,6 +50,7 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_name(final), suffix=TMP_SUFFIX, dir=final.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700
         if final.exists():
             # A directory cannot be replaced in one rename: move the old one aside under a temporary name
             # first, so that a kill between the two renames leaves nothing a re-run would trust.
