@@ -28,6 +28,8 @@ from pathlib import Path
 
 import yaml
 
+from dynabert.fileio import atomic_file, write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 GLUE = REPO.parent / "shared" / "data" / "glue"
 RUN = REPO / "runs" / "sst2-minilm"
@@ -70,9 +72,9 @@ def train() -> None:
     sh(cmd + (["--resume"] if (RUN / "config.yaml").is_file() else []))
 
 
-def ablation_settings() -> dict[str, list[str]]:
+def ablation_settings(run: Path = RUN) -> dict[str, list[str]]:
     """``--set`` overrides per ablation; the budgets follow the main run's config."""
-    stages = yaml.safe_load((RUN / "config.yaml").read_text())["stages"]
+    stages = yaml.safe_load((run / "config.yaml").read_text())["stages"]
     after_teacher = sum(stages[s]["max_steps"] for s in ("width", "depth", "finetune") if stages[s]["enabled"])
     alone = ["stages.width.widths=[0.25]", f"stages.width.max_steps={after_teacher}",
              f"stages.width.eval_every={max(1, after_teacher // 4)}"]
@@ -117,11 +119,12 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
 
 
-def collect() -> dict:
-    summary = json.loads((RUN / "summary.json").read_text())
-    config = yaml.safe_load((RUN / "config.yaml").read_text())
-    bench = json.loads((RUN / "export" / "bench" / "results.json").read_text())
-    manifest = json.loads((RUN / "export" / "manifest.json").read_text())
+def collect(run: Path = RUN, ablations_dir: Path = ABLATIONS) -> dict:
+    """Everything the document shows, read from the run's files only."""
+    summary = json.loads((run / "summary.json").read_text())
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    bench = json.loads((run / "export" / "bench" / "results.json").read_text())
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
     teacher = summary["stages"]["teacher"]["best_score"]
     dev = summary["dev"]
     by_art = {a["id"]: a for a in bench["artifacts"]}
@@ -149,12 +152,12 @@ def collect() -> dict:
              for fmt in ("onnx", "onnx-int8", "ort-int8", "coreml-int8", "pte-int8")}
 
     ablation = {}
-    main_width = _metrics(RUN / "width" / "checkpoint")
-    for label in ablation_settings():
-        ckpt = ABLATIONS / label / "width" / "checkpoint"
+    main_width = _metrics(run / "width" / "checkpoint")
+    for label in ablation_settings(run):
+        ckpt = ablations_dir / label / "width" / "checkpoint"
         if ckpt.is_dir():
             ablation[label] = {"metrics": _metrics(ckpt),
-                               "summary": json.loads((ABLATIONS / label / "width" / "summary.json").read_text())}
+                               "summary": json.loads((ablations_dir / label / "width" / "summary.json").read_text())}
     scores = list(grid["pytorch_training_eval"].values())
     int8_gaps = {f"{s}/{fmt}": grid[fmt][s] - grid["hf"][s] for fmt in ("onnx-int8", "ort-int8", "pte-int8")
                  for s in grid["hf"] if grid[fmt].get(s) is not None and grid["hf"][s] is not None}
@@ -184,7 +187,7 @@ def collect() -> dict:
 def _grid_table(values: dict[str, float | None], fmt=_pct) -> list[str]:
     lines = ["| width \\ depth | 1.0 | 0.75 | 0.5 |", "|---|---|---|---|"]
     for w in WIDTHS:
-        lines.append(f"| {w:g} | " + " | ".join(fmt(values.get(name(w, d))) for d in DEPTHS) + " |")
+        lines.append(f"| {w} | " + " | ".join(fmt(values.get(name(w, d))) for d in DEPTHS) + " |")
     return lines
 
 
@@ -215,7 +218,10 @@ def render(r: dict, notes: str) -> str:
     out += ["", "Core ML INT8-weights: exported and spec-validated; accuracy not run (Core ML prediction needs "
             "macOS)." if all(v == "unverified" for v in r["coreml_int8"].values()) else
             f"Core ML INT8-weights status: {r['coreml_int8']}"]
-    out += ["", "## Against the paper (BERT-base teacher 92.9)", "",
+    out += ["", "## Against the paper (BERT-base teacher 92.9)", "", "The paper's DynaBERT on SST-2 (Hou et al. 2020, "
+            "Table 1), dev accuracy:", ""]
+    out += _grid_table(r["paper"]["grid"], fmt=lambda v: f"{v:.1f}")
+    out += ["",
             "Drop from each teacher (points; negative = below the teacher), ours / paper:", "",
             "| width \\ depth | 1.0 | 0.75 | 0.5 |", "|---|---|---|---|"]
     for w in WIDTHS:
@@ -224,7 +230,7 @@ def render(r: dict, notes: str) -> str:
             ours = 100 * (g["pytorch_training_eval"][name(w, d)] - t)
             paper = r["paper"]["grid"][name(w, d)] - PAPER_TEACHER
             cells.append(f"{ours:+.1f} / {paper:+.1f}")
-        out.append(f"| {w:g} | " + " | ".join(cells) + " |")
+        out.append(f"| {w} | " + " | ".join(cells) + " |")
     out += ["", "## Sizes (MB)", "", "| sub-network | ONNX fp32 | ONNX INT8 | .ort INT8 | Core ML INT8 | .pte INT8 |",
             "|---|---|---|---|---|---|"]
     for w in WIDTHS:
@@ -248,7 +254,7 @@ def render(r: dict, notes: str) -> str:
                     cells.append("n/a" if row is None else f"n/a ({row['reason']})")
                 else:
                     cells.append(f"{row['p50_ms']:.2f} ms ({1 / row['vs_full']:.1f}×){'!' if row['unstable'] else ''}")
-            out.append(f"| {w:g} | " + " | ".join(cells) + " |")
+            out.append(f"| {w} | " + " | ".join(cells) + " |")
         out.append("")
     out += [f"![Pareto: accuracy vs latency]({NAME}-pareto.png)", "", "## Ablations (width 0.25)", ""]
     ab = r["ablations"]
@@ -283,16 +289,18 @@ def render(r: dict, notes: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def publish(notes_file: Path | None) -> None:
-    results = collect()
-    DOCS.mkdir(parents=True, exist_ok=True)
+def publish(notes_file: Path | None, run: Path = RUN, ablations_dir: Path = ABLATIONS, docs: Path = DOCS) -> Path:
+    results = collect(run, ablations_dir)
+    docs.mkdir(parents=True, exist_ok=True)
     notes = notes_file.read_text() if notes_file and notes_file.is_file() else ""
-    (DOCS / f"{NAME}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (DOCS / f"{NAME}.md").write_text(render(results, notes))
-    png = RUN / "export" / "bench" / "pareto_latency.png"
+    write_text_atomic(docs / f"{NAME}.json", json.dumps(results, indent=1, default=str) + "\n")
+    write_text_atomic(docs / f"{NAME}.md", render(results, notes))
+    png = run / "export" / "bench" / "pareto_latency.png"
     if png.is_file():
-        shutil.copyfile(png, DOCS / f"{NAME}-pareto.png")
-    print(f"wrote {DOCS / (NAME + '.md')}")
+        with atomic_file(docs / f"{NAME}-pareto.png") as tmp:
+            shutil.copyfile(png, tmp)
+    print(f"wrote {docs / (NAME + '.md')}")
+    return docs / f"{NAME}.md"
 
 
 def main(argv: list[str] | None = None) -> int:
