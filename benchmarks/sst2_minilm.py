@@ -109,10 +109,11 @@ def export() -> None:
 # ---------------------------------------------------------------------------------------------- publish
 
 
-def _metrics(ckpt: Path) -> dict[str, float]:
+def _metrics(ckpt: Path, metric: str) -> dict[str, float]:
+    """The checkpoint's recorded dev ``metric`` per sub-network (``extra.metrics``: name -> {metric: value})."""
     from dynabert.checkpoint import read_meta
 
-    return read_meta(ckpt).extra["metrics"]
+    return {name: values[metric] for name, values in read_meta(ckpt).extra["metrics"].items()}
 
 
 def _pct(x: float | None) -> str:
@@ -137,6 +138,14 @@ def collect(run: Path = RUN, ablations_dir: Path = ABLATIONS) -> dict:
             for fmt in ("hf", "onnx", "onnx-int8", "ort-int8", "pte", "pte-int8")}
     grid["pytorch_training_eval"] = {name(w, d): dev[name(w, d)] for w in WIDTHS for d in DEPTHS}
     coreml = {a["id"]: a.get("status") for a in manifest["artifacts"] if a["format"] == "coreml-int8"}
+    approx = [a for a in manifest["artifacts"] if (a.get("parity") or {}).get("gate") == "approx"]
+    verification = {
+        "artifacts": len(manifest["artifacts"]),
+        "status": {s: sum(a.get("status") == s for a in manifest["artifacts"])
+                   for s in ("passed", "unverified", "failed")},
+        "lowest_int8_argmax_agreement": min((a["parity"]["argmax_agreement"] for a in approx), default=None),
+        "int8_inputs": max((a["parity"]["n"] for a in approx), default=None),
+    }
 
     latency = {}
     for label, fmt, runtime, threads in LATENCY_VIEWS:
@@ -152,11 +161,12 @@ def collect(run: Path = RUN, ablations_dir: Path = ABLATIONS) -> dict:
              for fmt in ("onnx", "onnx-int8", "ort-int8", "coreml-int8", "pte-int8")}
 
     ablation = {}
-    main_width = _metrics(run / "width" / "checkpoint")
+    metric = summary["main_metric"]
+    main_width = _metrics(run / "width" / "checkpoint", metric)
     for label in ablation_settings(run):
         ckpt = ablations_dir / label / "width" / "checkpoint"
         if ckpt.is_dir():
-            ablation[label] = {"metrics": _metrics(ckpt),
+            ablation[label] = {"metrics": _metrics(ckpt, metric),
                                "summary": json.loads((ablations_dir / label / "width" / "summary.json").read_text())}
     scores = list(grid["pytorch_training_eval"].values())
     int8_gaps = {f"{s}/{fmt}": grid[fmt][s] - grid["hf"][s] for fmt in ("onnx-int8", "ort-int8", "pte-int8")
@@ -175,7 +185,8 @@ def collect(run: Path = RUN, ablations_dir: Path = ABLATIONS) -> dict:
     return {
         "task": "SST-2", "data": {"glue_dir": "../shared/data/glue/SST-2", "train_rows": 67349, "dev_rows": 872},
         "config": config, "stages": summary["stages"], "teacher_dev_accuracy": teacher,
-        "dev_accuracy": grid, "coreml_int8": coreml, "sizes_bytes": sizes, "latency": latency,
+        "dev_accuracy": grid, "coreml_int8": coreml, "export_verification": verification, "sizes_bytes": sizes,
+        "latency": latency,
         "bench": {"environment": bench["environment"], "settings": bench["settings"]},
         "ablations": {"dynabert_width_stage": main_width, "dynabert_final": {s: dev[s] for s in dev}, **ablation},
         "paper": {"teacher": PAPER_TEACHER, "grid": {name(w, d): PAPER[w][i] for w in WIDTHS
@@ -218,6 +229,12 @@ def render(r: dict, notes: str) -> str:
     out += ["", "Core ML INT8-weights: exported and spec-validated; accuracy not run (Core ML prediction needs "
             "macOS)." if all(v == "unverified" for v in r["coreml_int8"].values()) else
             f"Core ML INT8-weights status: {r['coreml_int8']}"]
+    v = r["export_verification"]
+    if v["lowest_int8_argmax_agreement"] is not None:
+        out += ["", f"Export verification: {v['artifacts']} files, {v['status']['passed']} passed, "
+                f"{v['status']['unverified']} unverified (Core ML), {v['status']['failed']} failed; the lowest INT8 "
+                f"argmax agreement with PyTorch is {v['lowest_int8_argmax_agreement']:.3f} on {v['int8_inputs']} "
+                "dev inputs."]
     out += ["", "## Against the paper (BERT-base teacher 92.9)", "", "The paper's DynaBERT on SST-2 (Hou et al. 2020, "
             "Table 1), dev accuracy:", ""]
     out += _grid_table(r["paper"]["grid"], fmt=lambda v: f"{v:.1f}")
@@ -244,6 +261,13 @@ def render(r: dict, notes: str) -> str:
     out += [f"Measured by device_bench on {env.get('cpu')} ({env.get('cores')} cores), load average "
             f"{env.get('loadavg_at_start')} at start; interleaved rounds; `!` = UNSTABLE (p90/p50 > "
             f"{r['bench']['settings'].get('spread_limit')}).", ""]
+    smallest, full_fp32 = name(0.25, 0.5), "ONNX fp32, ORT 1 thread"
+    for view, rows in r["latency"].items():
+        row = rows.get(smallest) or {}
+        if "INT8" in view and row.get("vs_full_onnx_fp32"):
+            out.append(f"- {smallest} {view}: {1 / row['vs_full_onnx_fp32']:.1f}× faster than the full model's "
+                       f"{full_fp32} at the same length")
+    out.append("")
     for view, rows in r["latency"].items():
         out += [f"**{view}**", "", "| width \\ depth | 1.0 | 0.75 | 0.5 |", "|---|---|---|---|"]
         for w in WIDTHS:

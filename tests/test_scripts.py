@@ -53,13 +53,13 @@ def _fake_sst2_run(root: Path, dev: dict[str, float], int8_delta: float) -> tupl
     def ckpt(path: Path, metrics: dict[str, float], rewired: bool = True) -> None:
         path.mkdir(parents=True)
         meta = CheckpointMeta(stage="width", task="sst2", label_names=["negative", "positive"], rewired=rewired,
-                              extra={"metrics": metrics})
+                              extra={"metrics": {name: {"accuracy": value} for name, value in metrics.items()}})
         (path / META_FILE).write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, **asdict(meta)}))
 
     stage = {"steps": 10, "best_step": 10, "train_seconds": 12.0, "best_score": 0.9}
     (run / "export" / "bench").mkdir(parents=True)
     (run / "summary.json").write_text(json.dumps({
-        "checkpoint": "runs/x/finetune/checkpoint", "dev": dev,
+        "checkpoint": "runs/x/finetune/checkpoint", "dev": dev, "main_metric": "accuracy",
         "stages": {s: {**stage, "stage": s} for s in ("teacher", "width", "depth", "finetune")}}))
     (run / "config.yaml").write_text(yaml.safe_dump({
         "seed": 42, "batch_size": 32, "threads": 1, "data": {"max_length": 64},
