@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from dynabert.arch import subnet_name
 from dynabert.fileio import atomic_file, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,10 +48,6 @@ LATENCY_VIEWS = (  # (label, format, runtime, threads)
     (".ort INT8, mobile settings, 1 thread", "ort-int8", "onnxruntime-mobile", 1),
     ("ExecuTorch XNNPACK INT8, 1 thread", "pte-int8", "executorch-xnnpack", 1),
 )
-
-
-def name(w: float, d: float) -> str:
-    return f"w{w:g}_d{d:g}"
 
 
 def sh(cmd: list[str]) -> None:
@@ -131,12 +128,12 @@ def collect(run: Path = RUN, ablations_dir: Path = ABLATIONS) -> dict:
     by_art = {a["id"]: a for a in bench["artifacts"]}
 
     def acc(w: float, d: float, fmt: str) -> float | None:
-        art = by_art.get(f"{name(w, d)}/{fmt}")
+        art = by_art.get(f"{subnet_name(w, d)}/{fmt}")
         return None if art is None or art.get("metric") is None else art["metric"]
 
-    grid = {fmt: {name(w, d): acc(w, d, fmt) for w in WIDTHS for d in DEPTHS}
+    grid = {fmt: {subnet_name(w, d): acc(w, d, fmt) for w in WIDTHS for d in DEPTHS}
             for fmt in ("hf", "onnx", "onnx-int8", "ort-int8", "pte", "pte-int8")}
-    grid["pytorch_training_eval"] = {name(w, d): dev[name(w, d)] for w in WIDTHS for d in DEPTHS}
+    grid["pytorch_training_eval"] = {subnet_name(w, d): dev[subnet_name(w, d)] for w in WIDTHS for d in DEPTHS}
     coreml = {a["id"]: a.get("status") for a in manifest["artifacts"] if a["format"] == "coreml-int8"}
     approx = [a for a in manifest["artifacts"] if (a.get("parity") or {}).get("gate") == "approx"]
     verification = {
@@ -171,9 +168,9 @@ def collect(run: Path = RUN, ablations_dir: Path = ABLATIONS) -> dict:
     scores = list(grid["pytorch_training_eval"].values())
     int8_gaps = {f"{s}/{fmt}": grid[fmt][s] - grid["hf"][s] for fmt in ("onnx-int8", "ort-int8", "pte-int8")
                  for s in grid["hf"] if grid[fmt].get(s) is not None and grid["hf"][s] is not None}
-    smallest = name(0.25, 0.5)
+    smallest, full = subnet_name(0.25, 0.5), subnet_name(1.0, 1.0)
     targets = {
-        "full_ge_teacher": {"value": dev[name(1.0, 1.0)], "target": teacher, "met": dev[name(1.0, 1.0)] >= teacher},
+        "full_ge_teacher": {"value": dev[full], "target": teacher, "met": dev[full] >= teacher},
         "mean_ge_teacher_minus_1.5": {"value": sum(scores) / len(scores), "target": teacher - 0.015,
                                       "met": sum(scores) / len(scores) >= teacher - 0.015},
         "smallest_ge_teacher_minus_3": {"value": dev[smallest], "target": teacher - 0.03,
@@ -189,7 +186,7 @@ def collect(run: Path = RUN, ablations_dir: Path = ABLATIONS) -> dict:
         "latency": latency,
         "bench": {"environment": bench["environment"], "settings": bench["settings"]},
         "ablations": {"dynabert_width_stage": main_width, "dynabert_final": {s: dev[s] for s in dev}, **ablation},
-        "paper": {"teacher": PAPER_TEACHER, "grid": {name(w, d): PAPER[w][i] for w in WIDTHS
+        "paper": {"teacher": PAPER_TEACHER, "grid": {subnet_name(w, d): PAPER[w][i] for w in WIDTHS
                                                      for i, d in enumerate(DEPTHS)}},
         "targets": targets,
     }
@@ -198,7 +195,7 @@ def collect(run: Path = RUN, ablations_dir: Path = ABLATIONS) -> dict:
 def _grid_table(values: dict[str, float | None], fmt=_pct) -> list[str]:
     lines = ["| width \\ depth | 1.0 | 0.75 | 0.5 |", "|---|---|---|---|"]
     for w in WIDTHS:
-        lines.append(f"| {w} | " + " | ".join(fmt(values.get(name(w, d))) for d in DEPTHS) + " |")
+        lines.append(f"| {w} | " + " | ".join(fmt(values.get(subnet_name(w, d))) for d in DEPTHS) + " |")
     return lines
 
 
@@ -244,15 +241,15 @@ def render(r: dict, notes: str) -> str:
     for w in WIDTHS:
         cells = []
         for d in DEPTHS:
-            ours = 100 * (g["pytorch_training_eval"][name(w, d)] - t)
-            paper = r["paper"]["grid"][name(w, d)] - PAPER_TEACHER
+            ours = 100 * (g["pytorch_training_eval"][subnet_name(w, d)] - t)
+            paper = r["paper"]["grid"][subnet_name(w, d)] - PAPER_TEACHER
             cells.append(f"{ours:+.1f} / {paper:+.1f}")
         out.append(f"| {w} | " + " | ".join(cells) + " |")
     out += ["", "## Sizes (MB)", "", "| sub-network | ONNX fp32 | ONNX INT8 | .ort INT8 | Core ML INT8 | .pte INT8 |",
             "|---|---|---|---|---|---|"]
     for w in WIDTHS:
         for d in DEPTHS:
-            s = name(w, d)
+            s = subnet_name(w, d)
             cells = [f"{r['sizes_bytes'][f].get(s, 0) / 1e6:.1f}" if r["sizes_bytes"][f].get(s) else "—"
                      for f in ("onnx", "onnx-int8", "ort-int8", "coreml-int8", "pte-int8")]
             out.append(f"| {s} | " + " | ".join(cells) + " |")
@@ -261,7 +258,7 @@ def render(r: dict, notes: str) -> str:
     out += [f"Measured by device_bench on {env.get('cpu')} ({env.get('cores')} cores), load average "
             f"{env.get('loadavg_at_start')} at start; interleaved rounds; `!` = UNSTABLE (p90/p50 > "
             f"{r['bench']['settings'].get('spread_limit')}).", ""]
-    smallest, full_fp32 = name(0.25, 0.5), "ONNX fp32, ORT 1 thread"
+    smallest, full_fp32 = subnet_name(0.25, 0.5), "ONNX fp32, ORT 1 thread"
     for view, rows in r["latency"].items():
         row = rows.get(smallest) or {}
         if "INT8" in view and row.get("vs_full_onnx_fp32"):
@@ -273,7 +270,7 @@ def render(r: dict, notes: str) -> str:
         for w in WIDTHS:
             cells = []
             for d in DEPTHS:
-                row = rows.get(name(w, d))
+                row = rows.get(subnet_name(w, d))
                 if row is None or row["status"] != "ok":
                     cells.append("n/a" if row is None else f"n/a ({row['reason']})")
                 else:
@@ -296,7 +293,7 @@ def render(r: dict, notes: str) -> str:
         out += ["", "Rewiring, on DynaBERT_w (stage 1, same steps), dev accuracy per width at depth 1.0:", "",
                 "| | 1.0 | 0.75 | 0.5 | 0.25 |", "|---|---|---|---|---|"]
         for label, metrics in (("with rewiring", ab["dynabert_width_stage"]), ("without", ab["no_rewire"]["metrics"])):
-            out.append(f"| {label} | " + " | ".join(_pct(metrics.get(name(w, 1.0))) for w in WIDTHS) + " |")
+            out.append(f"| {label} | " + " | ".join(_pct(metrics.get(subnet_name(w, 1.0))) for w in WIDTHS) + " |")
     out += ["", "## Targets", "", "| target | value | met |", "|---|---|---|"]
     tg = r["targets"]
     out.append(f"| (1.0, 1.0) ≥ teacher ({_pct(t)}) | {_pct(tg['full_ge_teacher']['value'])} | "
@@ -334,12 +331,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notes", type=Path, default=DOCS / f"{NAME}.notes.md",
                    help="hand-written notes placed under the title (what the files cannot say: machine load, pauses)")
     args = p.parse_args(argv)
-    if not args.publish_only:
-        train()
-        if not args.skip_ablations:
-            ablations()
-        export()
-    publish(args.notes)
+    try:
+        if not args.publish_only:
+            train()
+            if not args.skip_ablations:
+                ablations()
+            export()
+        publish(args.notes)
+    except subprocess.CalledProcessError as exc:
+        print(f"sst2_minilm: step failed (exit {exc.returncode}): {' '.join(map(str, exc.cmd))}; "
+              "fix what it printed above and run the same command again to continue", file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(f"sst2_minilm: missing {exc.filename}: run without --publish-only to produce it", file=sys.stderr)
+        return 2
     return 0
 
 

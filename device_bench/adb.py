@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io import atomic_file
+from dynabert.fileio import atomic_file
+
 from .manifest_reader import Artifact, BenchError, Manifest
 
 PACKAGE = "org.dynabert.edge.demo"

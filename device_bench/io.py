@@ -9,9 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from dynabert.fileio import atomic_dir, atomic_file
-
-__all__ = ["atomic_dir", "atomic_file", "copy_file", "write_bytes", "write_json", "write_text"]
+from dynabert.fileio import atomic_file
 
 
 def write_text(final: str | Path, text: str) -> Path:

@@ -24,10 +24,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dynabert.fileio import sha256_path
+from dynabert.fileio import atomic_dir, sha256_path
 
 from .adb import APP_FORMATS, folder_name
-from .io import atomic_dir
 from .manifest_reader import BenchError
 from .runtimes import ACCURACY_RUNTIME
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .io import atomic_file, write_text
+from dynabert.fileio import atomic_file
+
+from .io import write_text
 from .runtimes import ACCURACY_RUNTIME
 
 _MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p"]

@@ -29,6 +29,11 @@ def _as_fraction(mult: float, name: str) -> Fraction:
     return Fraction(mult).limit_denominator(10_000)
 
 
+def subnet_name(width_mult: float, depth_mult: float) -> str:
+    """Folder-friendly name of a sub-network, e.g. ``w0.25_d0.5`` (what checkpoints, exports and tables use)."""
+    return f"w{width_mult:g}_d{depth_mult:g}"
+
+
 @dataclass(frozen=True)
 class SubnetSpec:
     """What one (width, depth) sub-network keeps, in rewired order (most important first)."""
@@ -42,8 +47,7 @@ class SubnetSpec:
 
     @property
     def name(self) -> str:
-        """Folder-friendly name, e.g. ``w0.25_d0.5``."""
-        return f"w{self.width_mult:g}_d{self.depth_mult:g}"
+        return subnet_name(self.width_mult, self.depth_mult)
 
     @property
     def all_head_size(self) -> int:

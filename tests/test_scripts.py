@@ -89,7 +89,9 @@ def _fake_sst2_run(root: Path, dev: dict[str, float], int8_delta: float) -> tupl
 def test_sst2_results_document_reports_the_grid_paper_and_targets_as_measured(tmp_path):
     import sst2_minilm
 
-    names = [f"w{w:g}_d{d:g}" for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75, 0.5)]
+    from dynabert.arch import subnet_name
+
+    names = [subnet_name(w, d) for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75, 0.5)]
     dev = {n: 0.90 - 0.002 * i for i, n in enumerate(names)}  # teacher 0.9: full model equal, smallest -2.2
     run, ablations = _fake_sst2_run(tmp_path, dev, int8_delta=-0.006)
     doc = sst2_minilm.publish(None, run, ablations, tmp_path / "docs")
