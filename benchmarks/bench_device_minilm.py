@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from dynabert.fileio import write_json_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GLUE = REPO.parent / "shared" / "data" / "glue"
 
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {"wall_seconds": round(wall, 1), "phase_seconds": results["phase_seconds"],
               "artifacts": len(results["artifacts"]), "rows": len(results["rows"]), "checks": checks,
               "environment": results["environment"], "settings": results["settings"]}
-    (args.out / "bench_device_minilm.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json_atomic(args.out / "bench_device_minilm.json", record)
     return 0
 
 

@@ -26,6 +26,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from dynabert.fileio import write_json_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GLUE = REPO.parent / "shared" / "data" / "glue"
 INT8_FORMATS = ("onnx-int8", "ort-int8", "onnx-qdq", "ort-qdq", "coreml-int8", "pte-int8")
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
               "export_cpu_s": round(cpu, 1), "load_average_before": load_before,
               # What the wall time would be with the cores to ourselves and perfect overlap: a lower bound.
               "idle_machine_estimate_s": round(cpu / (os.cpu_count() or 1), 1)}
-    (out / "export_minilm.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(out / "export_minilm.json", report)
 
     print(f"\nexport.all: {wall:.0f} s wall for {manifest['summary']['total']} artifacts "
           f"({'within' if wall <= 600 else 'OVER'} the 10-minute budget); exit code {code}")

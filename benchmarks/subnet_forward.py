@@ -9,7 +9,6 @@ If the adaptive model really computes with only the kept slices, time ratios tra
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 from dynabert.adaptive import AdaptiveModel
 from dynabert.arch import grid
 from dynabert.backbone import load_classifier
+from dynabert.fileio import write_json_atomic
 from dynabert.slicing import sliced_config
 from dynabert.stats import model_stats
 
@@ -72,9 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"backbone": args.backbone, "batch": args.batch, "seq_len": args.seq_len, "threads": args.threads,
               "rounds": args.rounds, "torch": torch.__version__, "rows": rows}
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(args.out)
+    write_json_atomic(args.out, record)
     print(f"wrote {args.out}")
 
 

@@ -16,13 +16,13 @@ build the augmented set, its size, and the four widths' dev scores.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 from dynabert.arch import grid
 from dynabert.checkpoint import load_checkpoint, read_meta
+from dynabert.fileio import write_json_atomic
 from dynabert.slicing import sliced_config
 from dynabert.stats import model_stats
 from train.cli import main as train_main
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'steps':<12} " + " ".join(f"{record['steps'][n]:10d}" for n in names))
     args.work.mkdir(parents=True, exist_ok=True)
     path = args.work / f"{args.what}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_json_atomic(path, record)
     print(f"wrote {path}")
 
 

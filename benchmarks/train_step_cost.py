@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 from dynabert.adaptive import AdaptiveModel
 from dynabert.arch import grid
 from dynabert.backbone import load_classifier
+from dynabert.fileio import write_json_atomic
 from dynabert.importance import compute_importance
 from dynabert.rewire import rewire
 from dynabert.slicing import sliced_config
@@ -132,9 +132,7 @@ def main(argv: list[str] | None = None) -> None:
               "(1/3 full step) is counted in the ideal")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"backbone": "minilm", "torch": torch.__version__, "rows": results}
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(args.out)
+    write_json_atomic(args.out, record)
     print(f"wrote {args.out}")
 
 

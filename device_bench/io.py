@@ -4,18 +4,15 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-from dynabert.fileio import atomic_file
+from dynabert.fileio import atomic_file, write_json_atomic, write_text_atomic
 
 
 def write_text(final: str | Path, text: str) -> Path:
-    with atomic_file(final) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(final)
+    return write_text_atomic(final, text)
 
 
 def write_bytes(final: str | Path, data: bytes) -> Path:
@@ -25,7 +22,7 @@ def write_bytes(final: str | Path, data: bytes) -> Path:
 
 
 def write_json(final: str | Path, obj: Any) -> Path:
-    return write_text(final, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    return write_json_atomic(final, obj, allow_nan=False)
 
 
 def copy_file(src: str | Path, final: str | Path) -> Path:

@@ -9,6 +9,7 @@ run deletes (:func:`remove_stale_temps`) and never trusts. The checksum of a dir
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -67,8 +68,13 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
 
 def write_text_atomic(final: str | Path, text: str) -> Path:
     with atomic_file(final) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(final)
+
+
+def write_json_atomic(final: str | Path, obj, *, allow_nan: bool = True) -> Path:
+    """``obj`` as indented JSON; ``allow_nan=False`` refuses NaN/inf (not JSON) instead of writing them."""
+    return write_text_atomic(final, json.dumps(obj, indent=2, allow_nan=allow_nan) + "\n")
 
 
 def _fsync(path: Path) -> None:

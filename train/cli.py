@@ -17,6 +17,7 @@ import torch
 from dynabert.backbone import BackboneError, resolve_backbone
 from dynabert.checkpoint import CheckpointError, read_meta
 from dynabert.data import DataError, majority_baseline
+from dynabert.fileio import write_json_atomic
 from train.config import (
     PRESETS,
     STAGE_NAMES,
@@ -30,7 +31,7 @@ from train.config import (
 )
 from train.data import load_task_data
 from train.device import setup_runtime, shutdown
-from train.loop import SUMMARY_FILE, ResumeError, Run, atomic_write_json
+from train.loop import SUMMARY_FILE, ResumeError, Run
 
 CONFIG_FILE = "config.yaml"
 
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None, stage: str = "all") -> int:
                 final = done["finetune"] = st.run_finetune(cfg, run, final)
             if run.rt.is_main:
                 report = _final_report(cfg, run, final, done)
-                atomic_write_json(report, args.out / SUMMARY_FILE)
+                write_json_atomic(args.out / SUMMARY_FILE, report)
         else:
             cfg = resolve_config(args, args.out / stage / CONFIG_FILE)
             previous = {"depth": "width", "finetune": "depth"}.get(stage)

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from dynabert.adaptive import AdaptiveModel, AdaptiveOutput
 from dynabert.checkpoint import CheckpointError, CheckpointMeta, save_checkpoint
 from dynabert.data import Example, TaskSpec, TokenizedDataset, compute_metrics
+from dynabert.fileio import write_json_atomic
 from train.config import StageConfig
 from train.data import TaskData, eval_loader, tokenize, train_loader
 from train.device import Runtime, barrier
@@ -172,15 +173,6 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # only left if interrupted (Ctrl-C) before the rename
-
-
-def atomic_write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_state(path: Path) -> dict[str, Any]:
@@ -433,7 +425,7 @@ def train_stage(stage: Stage, run: Run) -> Path:
                    "main_metric": run.task.main_metric, "train_seconds": round(elapsed, 1),
                    "samples_per_second_with_eval": round(total * run.batch_size / max(elapsed, 1e-9), 2),
                    "checkpoint": str(ckpt_path)}
-        atomic_write_json(summary, out_dir / SUMMARY_FILE)  # written last: its presence means "done"
+        write_json_atomic(out_dir / SUMMARY_FILE, summary)  # written last: its presence means "done"
         state_path.unlink(missing_ok=True)
     barrier(rt)
     if not ckpt_path.is_dir() and rt.is_main:
