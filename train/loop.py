@@ -10,7 +10,7 @@ curves, and a training state saved atomically every ``save_every`` steps so that
 Why resume is exact: each step consumes exactly one batch, and batch order is a pure function of
 (seed, epoch) (``EpochBatchSampler``), so the data position is a function of the step alone; the state
 holds the weights, AdamW's moments, the scheduler, the loss scaler and every RNG (dropout), and the log
-is cut back to what it held at the save.
+is cut back to what it held at the save. The state is read without pickle (:mod:`train.state`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -40,6 +39,7 @@ from dynabert.fileio import write_json_atomic
 from train.config import StageConfig
 from train.data import TaskData, eval_loader, tokenize, train_loader
 from train.device import Runtime, barrier
+from train.state import deferred_interrupt, load_state, restore, rng_state, save_state, set_rng_state
 
 STATE_FILE = "state.pt"
 LOG_FILE = "log.jsonl"
@@ -141,46 +141,11 @@ def make_optimizer(model: torch.nn.Module, cfg: StageConfig) -> torch.optim.Adam
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _seed_everything(seed: int, stage: str) -> None:
     mixed = int(np.random.SeedSequence([seed, zlib.crc32(stage.encode())]).generate_state(1)[0])
     random.seed(mixed)
     np.random.seed(mixed)
     torch.manual_seed(mixed)
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())  # the rename must not land before the bytes do
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # only left if interrupted (Ctrl-C) before the rename
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a torn or foreign file: all the user can do is the same
-        raise ResumeError(f"{path}: corrupt training state ({type(exc).__name__}: {exc}); delete it to "
-                          "restart this stage from its beginning") from None
 
 
 class JsonlLog:
@@ -329,10 +294,15 @@ def train_stage(stage: Stage, run: Run) -> Path:
         if state["total_steps"] != total or state["stage"] != stage.name:
             raise ResumeError(f"{state_path}: saved for {state['stage']} with {state['total_steps']} steps, but "
                               f"this run would do {total}; the config changed: start a new --out")
-        model.hf.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        log_size = (out_dir / LOG_FILE).stat().st_size if (out_dir / LOG_FILE).exists() else 0
+        if state["log_offset"] > log_size:  # truncate() would pad the log with zero bytes
+            raise ResumeError(f"{state_path}: field log_offset is {state['log_offset']} but {out_dir / LOG_FILE} "
+                              f"holds {log_size} bytes; the folder was changed: delete {state_path} to restart "
+                              "this stage")
+        restore("model", state_path, model.hf.load_state_dict, state["model"])
+        restore("optimizer", state_path, optimizer.load_state_dict, state["optimizer"])
+        restore("scheduler", state_path, scheduler.load_state_dict, state["scheduler"])
+        restore("scaler", state_path, scaler.load_state_dict, state["scaler"])
         step, best_score, best_step, elapsed = state["step"], state["best_score"], state["best_step"], state["elapsed"]
     log = JsonlLog(out_dir / LOG_FILE, state["log_offset"] if state else None, rt.is_main)
     ddp = None
@@ -342,18 +312,18 @@ def train_stage(stage: Stage, run: Run) -> Path:
         ddp = DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
     forward = ddp if ddp is not None else model
     if state is not None:
-        _set_rng_state(state["rng"])  # last: nothing between here and the first step may draw random numbers
+        set_rng_state(state["rng"], state_path)  # last: nothing between here and the first step may draw random numbers
     else:
         # Each stage seeds its own randomness (dropout), so a stage started in a fresh process (a resumed
         # run, or `python -m train.depth`) draws exactly what it draws after the previous stage in one process.
         _seed_everything(run.seed, stage.name)
 
-    def save_state() -> None:
+    def save_training_state() -> None:
         if rt.is_main:
-            atomic_torch_save({
+            save_state({
                 "stage": stage.name, "step": step, "total_steps": total, "model": model.hf.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": _rng_state(), "best_score": best_score,
+                "scaler": scaler.state_dict(), "rng": rng_state(), "best_score": best_score,
                 "best_step": best_step, "elapsed": elapsed + time.perf_counter() - started,
                 "log_offset": log.offset(), "extra": stage.extra_state,
             }, state_path)
@@ -371,7 +341,8 @@ def train_stage(stage: Stage, run: Run) -> Path:
                 meta.extra.update(steps=step, total_steps=total, metrics=metrics, score=score,
                                   main_metric=run.task.main_metric, seed=run.seed,
                                   train_seconds=round(elapsed + time.perf_counter() - started, 1))
-                save_checkpoint(ckpt_path, model, stage.tokenizer, meta)
+                with deferred_interrupt():  # Ctrl-C waits for the rename: the best checkpoint is never torn
+                    save_checkpoint(ckpt_path, model, stage.tokenizer, meta)
             log.write({"type": "eval", "step": step, "score": score, "best": improved,
                        "main_metric": run.task.main_metric, "metrics": metrics})
             tqdm.write(f"[{stage.name}] step {step}/{total}: sum of {run.task.main_metric} over "
@@ -416,7 +387,7 @@ def train_stage(stage: Stage, run: Run) -> Path:
         if step == total or (cfg.eval_every and step % cfg.eval_every == 0):
             evaluate_and_keep_best()
         if step % cfg.save_every == 0 and step < total:
-            save_state()
+            save_training_state()
     bar.close()
 
     elapsed += time.perf_counter() - started
@@ -425,8 +396,9 @@ def train_stage(stage: Stage, run: Run) -> Path:
                    "main_metric": run.task.main_metric, "train_seconds": round(elapsed, 1),
                    "samples_per_second_with_eval": round(total * run.batch_size / max(elapsed, 1e-9), 2),
                    "checkpoint": str(ckpt_path)}
-        write_json_atomic(out_dir / SUMMARY_FILE, summary)  # written last: its presence means "done"
-        state_path.unlink(missing_ok=True)
+        with deferred_interrupt():
+            write_json_atomic(out_dir / SUMMARY_FILE, summary)  # written last: its presence means "done"
+            state_path.unlink(missing_ok=True)
     barrier(rt)
     if not ckpt_path.is_dir() and rt.is_main:
         raise CheckpointError(f"{ckpt_path}: no checkpoint was written")

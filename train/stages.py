@@ -19,7 +19,7 @@ import torch
 
 from dynabert.adaptive import AdaptiveModel, AdaptiveOutput
 from dynabert.arch import grid
-from dynabert.backbone import load_classifier
+from dynabert.backbone import BackboneError, load_classifier
 from dynabert.checkpoint import META_FILE, CheckpointError, CheckpointMeta, load_checkpoint, read_meta
 from dynabert.data import Example
 from dynabert.importance import Importance, compute_importance
@@ -27,8 +27,9 @@ from dynabert.rewire import rewire
 from train.config import TrainConfig
 from train.data import tokenize, train_loader
 from train.device import Runtime
-from train.loop import STATE_FILE, Run, Stage, Subnet, finished, load_state, train_stage
+from train.loop import STATE_FILE, Run, Stage, Subnet, finished, train_stage
 from train.losses import distill_loss, hard_loss
+from train.state import StateError, load_state
 
 #: The paper's weights of the hidden-state term in stages 1 and 2.
 DEFAULT_HIDDEN_WEIGHT = {"width": 0.1, "depth": 1.0}
@@ -67,6 +68,21 @@ def meta_for(cfg: TrainConfig, run: Run, stage: str, rewired: bool, init: str | 
     )
 
 
+def _load_classifier(source: str | Path, **kwargs) -> tuple[object, object]:
+    """``load_classifier``, with every failure to read the weights as one BackboneError naming the source.
+
+    It turns OSError/ValueError/RuntimeError into BackboneError already; safetensors' own SafetensorError
+    (a torn or foreign model.safetensors: "header too large") is none of those and would be a traceback.
+    """
+    try:
+        return load_classifier(source, **kwargs)
+    except BackboneError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other loader failure means the same: unusable weights
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise BackboneError(f"{source}: cannot load the weights ({type(exc).__name__}: {first})") from None
+
+
 def _check_labels(path: str | Path, num_labels: int, label_names: list[str] | None, run: Run) -> None:
     task = run.task
     if num_labels != task.num_labels:
@@ -87,7 +103,7 @@ def load_teacher(path: str | Path, run: Run) -> tuple[AdaptiveModel, object]:
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such teacher directory (a dynabert checkpoint or a fine-tuned "
                               "Hugging Face classifier)")
-    hf, tokenizer = load_classifier(path)  # keeps its own, trained head
+    hf, tokenizer = _load_classifier(path)  # keeps its own, trained head
     _check_labels(path, hf.config.num_labels, None, run)
     return AdaptiveModel(hf), tokenizer
 
@@ -109,6 +125,20 @@ def _load_stage_input(path: str | Path, run: Run) -> tuple[AdaptiveModel, object
     model, tokenizer, meta = load_checkpoint(path, require_rewired=True)
     _check_labels(path, model.config.num_labels, meta.label_names, run)
     return model, tokenizer
+
+
+def _saved_importance(state: dict, path: Path, model: AdaptiveModel) -> Importance:
+    """The head/neuron scores a width-stage state holds, checked against ``model``'s shape."""
+    cfg = model.config
+    saved = state["extra"].get("importance")
+    shapes = {"heads": (cfg.num_hidden_layers, cfg.num_attention_heads),
+              "neurons": (cfg.num_hidden_layers, cfg.intermediate_size)}
+    for name, shape in shapes.items():
+        value = saved.get(name) if isinstance(saved, dict) else None
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape or not value.is_floating_point():
+            raise StateError(f"{path}: field extra.importance.{name} should be a float tensor of shape "
+                             f"{list(shape)} for this teacher; delete it to restart this stage from its beginning")
+    return Importance(saved["heads"], saved["neurons"])
 
 
 def _broadcast(rt: Runtime, imp: Importance) -> Importance:
@@ -133,8 +163,8 @@ def run_teacher(cfg: TrainConfig, run: Run) -> Path:
     if done := finished(run, "teacher"):
         return done
     torch.manual_seed(cfg.seed)  # the new head's initialisation
-    hf, tokenizer = load_classifier(cfg.backbone, label_names=run.data.label_names,
-                                    regression=run.task.is_regression)
+    hf, tokenizer = _load_classifier(cfg.backbone, label_names=run.data.label_names,
+                                     regression=run.task.is_regression)
     model = AdaptiveModel(hf)
 
     stage = Stage("teacher", cfg.stage("teacher"), model, tokenizer, subnets=lambda step: [(1.0, 1.0)],
@@ -174,8 +204,8 @@ def run_width(cfg: TrainConfig, run: Run, teacher_path: str | Path,
     extra_state = {}
     if scfg.rewire:
         if run.resume and state_path.exists():
-            saved = load_state(state_path)["extra"]["importance"]  # rewire exactly as the interrupted run did
-            importance = Importance(saved["heads"], saved["neurons"])
+            # rewire exactly as the interrupted run did
+            importance = _saved_importance(load_state(state_path), state_path, teacher)
         else:
             # Importance is scored on the original task data (not augmented), in the loader's epoch-0 order.
             loader = train_loader(tokenize(run.data.train, tokenizer, run.task, cfg.data.max_length), tokenizer,
