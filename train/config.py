@@ -10,14 +10,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
+import types
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 STAGE_NAMES: tuple[str, ...] = ("teacher", "width", "depth", "finetune")
+#: Shortest data.max_length accepted: [CLS] + [SEP] (+ [SEP] for pairs) leave too little text below this.
+MIN_MAX_LENGTH = 8
 
 
 class ConfigError(ValueError):
@@ -193,6 +197,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
                           f"(known: {', '.join(sorted(known))})")
     kwargs = {}
     defaults = cls()
+    hints = get_type_hints(cls)
     for name, value in values.items():
         path = f"{where}.{name}" if where else name
         default = getattr(defaults, name)
@@ -208,25 +213,43 @@ def _build(cls: type, values: Any, where: str) -> Any:
                 stages[stage] = _build(StageConfig, stage_values, f"{path}.{stage}")
             kwargs[name] = {s: stages.get(s, StageConfig()) for s in STAGE_NAMES}
         else:
-            kwargs[name] = _coerce(value, default, path)
+            kwargs[name] = _coerce(value, hints[name], path)
     return cls(**kwargs)
 
 
-def _coerce(value: Any, default: Any, path: str) -> Any:
-    if value is None or default is None:
-        return value
-    if isinstance(default, bool):
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    """``value`` as the field's declared type (``int``, ``float | None``, ``list[float]``, ...), or a ConfigError.
+
+    Numbers must be finite: YAML reads ``.nan``/``.inf`` (and ``--set x=nan``) as floats, and a NaN passes
+    every ``<``/``>`` range check by comparing false.
+    """
+    if get_origin(hint) in (Union, types.UnionType):
+        if value is None and type(None) in get_args(hint):
+            return None
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true/false, got {value!r}")
         return value
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
+    if hint in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
-        return type(default)(value) if isinstance(default, float) or float(value).is_integer() else value
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ConfigError(f"{path}: expected a string, got {value!r}")
-    if isinstance(default, list) and not isinstance(value, list):
-        raise ConfigError(f"{path}: expected a list, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+        if hint is int:
+            if not float(value).is_integer():
+                raise ConfigError(f"{path}: expected a whole number, got {value!r}")
+            return int(value)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    if get_origin(hint) is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        (item,) = get_args(hint)
+        return [_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -243,24 +266,39 @@ def _validate(cfg: TrainConfig) -> None:
                 subnet_spec(num_heads=12, head_size=64, intermediate_size=3072, num_layers=12, **kw)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{name}: {exc}") from None
+    data, names = cfg.data, cfg.data.label_names
     checks = [
         (cfg.batch_size >= 1, "batch_size must be >= 1"),
         (cfg.eval_batch_size >= 1, "eval_batch_size must be >= 1"),
-        (cfg.seed >= 0, "seed must be >= 0"),
-        (cfg.data.max_length >= 8, "data.max_length must be >= 8"),
+        (0 <= cfg.seed < 2**32, "seed must be in [0, 2**32)"),  # numpy's seeding takes 32 bits
+        (cfg.threads >= 0, "threads must be >= 0 (0: torch's default)"),
+        (data.max_length >= MIN_MAX_LENGTH, f"data.max_length must be >= {MIN_MAX_LENGTH}, got {data.max_length}"),
+        (data.max_train_examples is None or data.max_train_examples >= 1, "data.max_train_examples must be >= 1"),
+        (data.max_dev_examples is None or data.max_dev_examples >= 1, "data.max_dev_examples must be >= 1"),
+        (data.dev_size >= 1, "data.dev_size must be >= 1"),
+        (names is None or (all(n.strip() for n in names) and len(set(names)) == len(names) >= 2),
+         f"data.label_names must be two or more distinct, non-empty names, got {names}"),
         (cfg.precision in ("auto", "fp32", "bf16", "fp16"), "precision must be auto, fp32, bf16 or fp16"),
         (cfg.distill.intermediate in ("mse", "pkd", "none"), "distill.intermediate must be mse, pkd or none"),
         (cfg.distill.pkd.strategy in ("skip", "last"), "distill.pkd.strategy must be skip or last"),
         (0.0 <= cfg.distill.pkd.alpha <= 1.0, "distill.pkd.alpha must be in [0, 1]"),
         (cfg.distill.pkd.temperature > 0, "distill.pkd.temperature must be > 0"),
+        (cfg.distill.pkd.beta >= 0, "distill.pkd.beta must be >= 0"),
+        (cfg.augment.top_k >= 1, "augment.top_k must be >= 1"),
+        (cfg.augment.max_examples is None or cfg.augment.max_examples >= 1, "augment.max_examples must be >= 1"),
         (0.0 <= cfg.augment.replace_prob <= 1.0, "augment.replace_prob must be in [0, 1]"),
         (cfg.augment.n_variants >= 1 and cfg.augment.max_attempts >= 1,
          "augment.n_variants and augment.max_attempts must be >= 1"),
     ]
     for name, stage in cfg.stages.items():
         checks += [
+            (stage.epochs >= 0 and stage.max_steps >= 0, f"stages.{name}: epochs and max_steps must be >= 0"),
             (stage.epochs > 0 or stage.max_steps > 0, f"stages.{name}: set epochs > 0 or max_steps > 0"),
             (stage.lr > 0, f"stages.{name}.lr must be > 0"),
+            (stage.weight_decay >= 0, f"stages.{name}.weight_decay must be >= 0"),
+            (stage.grad_clip > 0, f"stages.{name}.grad_clip must be > 0"),
+            (stage.hidden_weight is None or stage.hidden_weight >= 0, f"stages.{name}.hidden_weight must be >= 0"),
+            (stage.importance_batches >= 1, f"stages.{name}.importance_batches must be >= 1"),
             (0.0 <= stage.warmup_ratio < 1.0, f"stages.{name}.warmup_ratio must be in [0, 1)"),
             (stage.sampling in ("all", "sandwich"), f"stages.{name}.sampling must be all or sandwich"),
             (stage.teacher_width in ("full", "same"), f"stages.{name}.teacher_width must be full or same"),
@@ -325,7 +363,12 @@ def build_config(preset: str | None = None, files: list[str | Path] = (), overri
             raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
         merged = _deep_merge(merged, PRESETS[preset])
     for path in files:
-        merged = _deep_merge(merged, read_config_file(path))
+        values = read_config_file(path)
+        try:  # a wrong key or type is reported with the file that holds it
+            _build(TrainConfig, values, "")
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        merged = _deep_merge(merged, values)
     for update in overrides:
         merged = _deep_merge(merged, update)
     for stage in merged.get("stages", {}) or {}:
@@ -352,7 +395,14 @@ def save_config(cfg: TrainConfig, path: str | Path) -> None:
 
 
 def load_saved_config(path: str | Path) -> TrainConfig:
-    return config_from_dict(read_config_file(path))
+    """The config a run saved (``RUN/config.yaml``); any problem is one ConfigError naming the file."""
+    values = read_config_file(path)
+    if not values:
+        raise ConfigError(f"{path}: holds no config (empty); a run folder's config.yaml is written whole")
+    try:
+        return config_from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:
