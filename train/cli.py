@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -31,7 +34,9 @@ from train.config import (
 )
 from train.data import load_task_data
 from train.device import setup_runtime, shutdown
+from train.guards import GuardError, check_max_length, check_out, discard_untouched, has_progress, new_folders
 from train.loop import SUMMARY_FILE, ResumeError, Run
+from train.state import StateError
 
 CONFIG_FILE = "config.yaml"
 
@@ -76,8 +81,15 @@ keys: --set stages.depth.sampling=sandwich, --set distill.intermediate=pkd, --se
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one ``error:`` line (exit 2) like every other input error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser(stage: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=f"python -m train.{stage}", description=textwrap.dedent(DESCRIPTIONS[stage]),
         epilog=EPILOG.format(presets=", ".join(PRESETS)), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="run directory (created; refused if it holds "
@@ -146,11 +158,12 @@ def resolve_config(args: argparse.Namespace, config_path: Path) -> TrainConfig:
     return build_config(args.preset, args.config, overrides)
 
 
-def prepare(args: argparse.Namespace, cfg: TrainConfig, config_path: Path) -> Run:
+def prepare(args: argparse.Namespace, cfg: TrainConfig, config_path: Path, stages: tuple[str, ...]) -> Run:
     """Check the inputs, read the data, save the config: everything before the first stage trains."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    if not args.resume and config_path.exists():
+    # A config without any training behind it (a run killed while reading its data) is nothing to keep.
+    if not args.resume and config_path.exists() and has_progress(args.out, stages):
         raise ResumeError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
     rt = setup_runtime(cfg.device, cfg.precision)
     # Input checks that cost nothing come first, so a typo does not leave a run directory behind.
@@ -163,19 +176,46 @@ def prepare(args: argparse.Namespace, cfg: TrainConfig, config_path: Path) -> Ru
     return run
 
 
-def _final_report(cfg: TrainConfig, run: Run, final: Path, stages: dict[str, Path]) -> dict:
+def _final_metrics(final: Path, key: str) -> tuple[dict, dict]:
+    """The checkpoint's ``extra`` and its per-sub-network dev scores, checked: the folder may be edited."""
     meta = read_meta(final)
-    metrics = meta.extra.get("metrics", {})
-    baseline = majority_baseline(run.task, run.data.train, run.data.dev)
+    where = final / "dynabert.json"
+    extra = meta.extra
+    if not isinstance(extra, dict):
+        raise CheckpointError(f"{where}: field extra should be a mapping, got {type(extra).__name__}")
+    metrics = extra.get("metrics", {})
+    ok = isinstance(metrics, dict) and all(
+        isinstance(m, dict) and isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool)
+        and math.isfinite(m[key]) for m in metrics.values())
+    if not ok:
+        raise CheckpointError(f"{where}: field extra.metrics should map each sub-network to its dev scores "
+                              f"(a number for {key!r})")
+    return extra, metrics
+
+
+def _read_summary(path: Path) -> dict:
+    try:
+        summary = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResumeError(f"{path}: corrupt stage summary ({exc}); delete it and the stage's checkpoint to "
+                          "train that stage again") from None
+    if not isinstance(summary, dict):
+        raise ResumeError(f"{path}: a stage summary is a JSON object, got {type(summary).__name__}")
+    return summary
+
+
+def _final_report(cfg: TrainConfig, run: Run, final: Path, stages: dict[str, Path]) -> dict:
     key = run.task.main_metric
+    extra, metrics = _final_metrics(final, key)
+    baseline = majority_baseline(run.task, run.data.train, run.data.dev)
     summaries = {}
     for name in stages:
         path = run.dir / name / SUMMARY_FILE
         if path.exists():
-            summaries[name] = json.loads(path.read_text())
+            summaries[name] = _read_summary(path)
     report = {"checkpoint": str(final), "task": run.task.name, "main_metric": key,
               "majority_baseline": baseline, "dev": {n: m[key] for n, m in metrics.items()},
-              "score": meta.extra.get("score"), "stages": summaries}
+              "score": extra.get("score"), "stages": summaries}
     print(f"\n{run.task.display_name} dev {key} of each sub-network (majority-class baseline {baseline[key]:.4f}):")
     for name, value in report["dev"].items():
         print(f"  {name:<12} {value:.4f}{'' if value > baseline[key] else '   <= baseline'}")
@@ -184,15 +224,28 @@ def _final_report(cfg: TrainConfig, run: Run, final: Path, stages: dict[str, Pat
 
 
 def main(argv: list[str] | None = None, stage: str = "all") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(stage).parse_args(argv)
-    from train import stages as st  # imported here so that --help stays fast
+    stages = STAGE_NAMES if stage == "all" else (stage,)
+    config_path = args.out / CONFIG_FILE if stage == "all" else args.out / stage / CONFIG_FILE
+    created: list[Path] = []
+    run = None
+
+    def discard() -> bool:
+        # Only rank 0 writes, so only rank 0 cleans up.
+        return os.environ.get("RANK", "0") == "0" and discard_untouched(created, args.out, stages)
 
     try:
+        from train import stages as st  # imported here so that --help stays fast
+
+        check_out(args.out, args.resume, config_path)
+        created = new_folders(args.out, stage)
         if stage == "all":
-            cfg = resolve_config(args, args.out / CONFIG_FILE)
+            cfg = resolve_config(args, config_path)
             if cfg.teacher:
                 _check_teacher(Path(cfg.teacher))
-            run = prepare(args, cfg, args.out / CONFIG_FILE)
+            check_max_length(cfg.data.max_length, cfg.teacher or cfg.backbone)
+            run = prepare(args, cfg, config_path, stages)
             done: dict[str, Path] = {}
             if cfg.teacher:
                 teacher = Path(cfg.teacher)
@@ -209,7 +262,7 @@ def main(argv: list[str] | None = None, stage: str = "all") -> int:
                 report = _final_report(cfg, run, final, done)
                 write_json_atomic(args.out / SUMMARY_FILE, report)
         else:
-            cfg = resolve_config(args, args.out / stage / CONFIG_FILE)
+            cfg = resolve_config(args, config_path)
             previous = {"depth": "width", "finetune": "depth"}.get(stage)
             init = (args.init or args.out / previous / "checkpoint") if previous else None
             teacher = Path(cfg.teacher) if cfg.teacher else args.out / "teacher" / "checkpoint"
@@ -218,7 +271,8 @@ def main(argv: list[str] | None = None, stage: str = "all") -> int:
                 read_meta(init)
             if stage == "width":
                 _check_teacher(teacher)
-            run = prepare(args, cfg, args.out / stage / CONFIG_FILE)
+            check_max_length(cfg.data.max_length, {"teacher": cfg.backbone, "width": teacher}.get(stage, init))
+            run = prepare(args, cfg, config_path, stages)
             if stage == "teacher":
                 final = st.run_teacher(cfg, run)
             elif stage == "width":
@@ -231,18 +285,27 @@ def main(argv: list[str] | None = None, stage: str = "all") -> int:
                 print(f"{stage} checkpoint: {final}")
         shutdown(run.rt)
         return 0
-    except (ConfigError, DataError, CheckpointError, BackboneError, ResumeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a full disk, a read-only --out, a permission: the message says which
+    except (ConfigError, DataError, CheckpointError, BackboneError, ResumeError, StateError, GuardError,
+            OSError) as exc:  # OSError: a full disk, a permission; its message names the file
+        discard()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FloatingPointError as exc:
+        discard()
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with the same command plus --resume (run: {args.out})", file=sys.stderr)
+        command = f"python -m train.{stage} {shlex.join(argv)}"
+        if discard() or not config_path.exists():
+            print(f"\ninterrupted before training began, nothing to resume; start again with: {command}",
+                  file=sys.stderr)
+        else:
+            resume = command if args.resume else f"{command} --resume"
+            print(f"\ninterrupted; the last saved state is kept; continue with: {resume}", file=sys.stderr)
         return 130
+    except BaseException:
+        discard()  # a bug: the traceback is the report, but the folder must not block the next run
+        raise
 
 
 def _check_teacher(path: Path) -> None:
