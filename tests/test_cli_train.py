@@ -430,3 +430,17 @@ def test_a_checkpoint_or_summary_of_the_wrong_shape_is_named(tmp_path):
     with pytest.raises(ResumeError, match="a stage summary is a JSON object"):
         _read_summary(summary)
 
+
+
+def test_an_augmentation_cache_of_the_wrong_shape_names_file_and_line(tmp_path):
+    from dynabert.data import DataError
+    from train.augment import _read_cache
+
+    cache = tmp_path / "augment-0.jsonl"
+    good = {"text": "a fine film", "text_pair": None, "label": 1, "source": "train.tsv:2"}
+    cache.write_text(json.dumps(good) + "\n")
+    assert _read_cache(cache)[0].text == "a fine film"
+    for bad in ("{torn", json.dumps({**good, "label": "one"}), json.dumps([good])):
+        cache.write_text(json.dumps(good) + "\n" + bad + "\n")
+        with pytest.raises(DataError, match=r"augment-0.jsonl:2: .*delete the file to rebuild it"):
+            _read_cache(cache)

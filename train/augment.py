@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dynabert.data import Example
+from dynabert.data import DataError, Example
 from train.config import AugmentConfig
 
 # A replaceable word: letters, with at most quotes/brackets before and punctuation after it. Anything else
@@ -154,14 +154,35 @@ def _cache_key(examples: list[Example], embeddings: torch.Tensor, cfg: AugmentCo
     return h.hexdigest()[:20]
 
 
+def _read_cache(path: Path) -> list[Example]:
+    """The cached augmented set; a row of the wrong shape is a DataError naming the file and line."""
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"corrupt augmentation cache ({exc.msg}); delete the file to rebuild it",
+                            number) from None
+        ok = (isinstance(row, dict) and isinstance(row.get("text"), str)
+              and (row.get("text_pair") is None or isinstance(row.get("text_pair"), str))
+              and isinstance(row.get("label"), (int, float)) and not isinstance(row.get("label"), bool)
+              and isinstance(row.get("source"), str))
+        if not ok:
+            raise DataError(path, "augmentation cache row should be {text, text_pair, label, source}; delete the "
+                            "file to rebuild it", number)
+        out.append(Example(row["text"], row["text_pair"], row["label"], row["source"]))
+    return out
+
+
 def load_or_build(examples: list[Example], tokenizer: Any, embeddings: torch.Tensor, cfg: AugmentConfig,
                   seed: int, cache_dir: Path, mlm: torch.nn.Module | None = None, mlm_name: str | None = None,
                   progress: bool = False) -> tuple[list[Example], dict]:
     """The augmented set from the cache, or built and cached; plus how long it took and how big it is."""
     path = Path(cache_dir) / f"augment-{_cache_key(examples, embeddings, cfg, seed, mlm_name)}.jsonl"
     if path.exists():
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        out = [Example(r["text"], r["text_pair"], r["label"], r["source"]) for r in rows]
+        out = _read_cache(path)
         return out, {"cache": str(path), "cached": True, "examples": len(out)}
     started = time.perf_counter()
     source = CandidateSource(tokenizer, embeddings, mlm, cfg.top_k)
