@@ -19,11 +19,11 @@ from dynabert.adaptive import AdaptiveModel
 from dynabert.backbone import default_backbone_dir
 from dynabert.checkpoint import CheckpointError
 from train import state as train_state
-from train.cli import _final_metrics, _read_summary
+from train.cli import _read_summary
 from train.config import build_config, save_config
 from train.guards import GuardError, check_max_length, position_limit
 from train.loop import ResumeError
-from train.stages import _saved_importance
+from train.stages import _saved_importance, saved_metrics
 from train.state import StateError, load_state, rng_state, save_state, set_rng_state
 
 #: A few steps per stage: enough to save states and finish, seconds on a CPU.
@@ -296,7 +296,7 @@ def test_ctrl_c_prints_the_exact_resume_command_and_that_command_finishes_the_ru
     (["--seed", "99999999999"], "seed must be in"),
     (["--threads", "-2"], "threads must be >= 0"),
     (["--max-length", "4"], "data.max_length must be >= 8"),
-    (["--max-length", "65"], "--max-length 65"),  # the tiny backbone has 64 positions
+    (["--max-length", "65"], "data.max_length (--max-length) 65"),  # the tiny backbone has 64 positions
     (["--max-length", "100000"], "has 64 positions"),
     (["--task", "custom", "--train-file", "t.csv", "--dev-file", "d.csv", "--label-names", ","],
      "data.label_names must be two or more distinct, non-empty names"),
@@ -330,7 +330,7 @@ def test_a_config_file_with_a_bad_value_is_named(tiny, tmp_path, capsys):
 def test_max_length_is_bounded_by_the_position_table(tiny, tmp_path):
     assert position_limit(tiny / "backbone") == 64
     check_max_length(64, tiny / "backbone")  # the whole table is usable
-    with pytest.raises(GuardError, match="use --max-length 64 or less"):
+    with pytest.raises(GuardError, match="use 64 or less"):
         check_max_length(65, tiny / "backbone")
     # RoBERTa numbers positions from pad_token_id + 1: a 514-row table takes 512 tokens.
     RobertaConfig(max_position_embeddings=514, pad_token_id=1).save_pretrained(tmp_path / "roberta")
@@ -413,14 +413,14 @@ def test_a_checkpoint_or_summary_of_the_wrong_shape_is_named(tmp_path):
               "label_names": ["negative", "positive"], "rewired": True, "extra": []}
     (ckpt / "dynabert.json").write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match="dynabert.json: field extra should be a mapping"):
-        _final_metrics(ckpt, "accuracy")
+        saved_metrics(ckpt, "accuracy")
     record["extra"] = {"metrics": {"w1_d1": {"accuracy": "high"}}}
     (ckpt / "dynabert.json").write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match="field extra.metrics"):
-        _final_metrics(ckpt, "accuracy")
+        saved_metrics(ckpt, "accuracy")
     record["extra"] = {"metrics": {"w1_d1": {"accuracy": 0.9}}, "score": 0.9}
     (ckpt / "dynabert.json").write_text(json.dumps(record))
-    assert _final_metrics(ckpt, "accuracy")[1] == {"w1_d1": {"accuracy": 0.9}}
+    assert saved_metrics(ckpt, "accuracy")[1] == {"w1_d1": {"accuracy": 0.9}}
 
     summary = tmp_path / "summary.json"
     summary.write_text("{torn")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import sys
@@ -176,23 +175,6 @@ def prepare(args: argparse.Namespace, cfg: TrainConfig, config_path: Path, stage
     return run
 
 
-def _final_metrics(final: Path, key: str) -> tuple[dict, dict]:
-    """The checkpoint's ``extra`` and its per-sub-network dev scores, checked: the folder may be edited."""
-    meta = read_meta(final)
-    where = final / "dynabert.json"
-    extra = meta.extra
-    if not isinstance(extra, dict):
-        raise CheckpointError(f"{where}: field extra should be a mapping, got {type(extra).__name__}")
-    metrics = extra.get("metrics", {})
-    ok = isinstance(metrics, dict) and all(
-        isinstance(m, dict) and isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool)
-        and math.isfinite(m[key]) for m in metrics.values())
-    if not ok:
-        raise CheckpointError(f"{where}: field extra.metrics should map each sub-network to its dev scores "
-                              f"(a number for {key!r})")
-    return extra, metrics
-
-
 def _read_summary(path: Path) -> dict:
     try:
         summary = json.loads(path.read_text())
@@ -205,8 +187,9 @@ def _read_summary(path: Path) -> dict:
 
 
 def _final_report(cfg: TrainConfig, run: Run, final: Path, stages: dict[str, Path]) -> dict:
+    from train.stages import saved_metrics
     key = run.task.main_metric
-    extra, metrics = _final_metrics(final, key)
+    extra, metrics = saved_metrics(final, key)
     baseline = majority_baseline(run.task, run.data.train, run.data.dev)
     summaries = {}
     for name in stages:

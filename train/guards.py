@@ -88,5 +88,5 @@ def check_max_length(max_length: int, model: str | Path) -> None:
     """``data.max_length`` must fit the position table of the model that will be trained."""
     limit = position_limit(model)
     if max_length > limit:
-        raise GuardError(f"--max-length {max_length}: {model} has {limit} positions; use --max-length {limit} "
-                         "or less")
+        raise GuardError(f"data.max_length (--max-length) {max_length}: {model} has {limit} positions; use "
+                         f"{limit} or less")

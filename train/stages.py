@@ -108,13 +108,31 @@ def load_teacher(path: str | Path, run: Run) -> tuple[AdaptiveModel, object]:
     return AdaptiveModel(hf), tokenizer
 
 
+def saved_metrics(final: str | Path, key: str) -> tuple[dict, dict]:
+    """The checkpoint's ``extra`` and its per-sub-network dev scores, checked: the folder may be edited."""
+    meta = read_meta(final)
+    where = Path(final) / META_FILE
+    extra = meta.extra
+    if not isinstance(extra, dict):
+        raise CheckpointError(f"{where}: field extra should be a mapping, got {type(extra).__name__}")
+    metrics = extra.get("metrics", {})
+    # NaN is allowed: a correlation of constant predictions is undefined, and is saved as such.
+    ok = isinstance(metrics, dict) and all(
+        isinstance(m, dict) and isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool)
+        for m in metrics.values())
+    if not ok:
+        raise CheckpointError(f"{where}: field extra.metrics should map each sub-network to its dev scores "
+                              f"(a number for {key!r})")
+    return extra, metrics
+
+
 def known_metrics(ckpt: str | Path, run: Run, names: list[str]) -> dict[str, dict[str, float]] | None:
     """The dev scores saved in a checkpoint, when they were measured on this run's dev data for ``names``.
 
     Fine-tuning may make things worse; with these its starting point competes for "best" at no cost.
     """
     meta = read_meta(ckpt)
-    metrics = meta.extra.get("metrics")
+    metrics = saved_metrics(ckpt, run.task.main_metric)[1]
     same_data = meta.extra.get("data") == run.data.provenance and meta.max_length == run.max_length
     if not metrics or sorted(metrics) != sorted(names) or not same_data:
         return None
