@@ -261,6 +261,24 @@ def test_ctrl_c_prints_the_exact_resume_command_and_that_command_finishes_the_ru
     assert json.loads((out / "summary.json").read_text())["task"] == "sst2"
 
 
+def test_ctrl_c_while_the_cli_starts_is_one_line_too(monkeypatch, capsys):
+    import sys
+
+    import train
+
+    class InterruptedImport:  # Ctrl-C while `import torch` (seconds) runs inside train.cli's import
+        def find_spec(self, name, path=None, target=None):
+            if name == "train.cli":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "train.cli")
+    monkeypatch.setattr(sys, "meta_path", [InterruptedImport(), *sys.meta_path])
+    with pytest.raises(SystemExit) as exc:
+        train.entry("all")
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 130 and err == "interrupted while starting; nothing was written"
+
+
 # ---------------------------------------------------------------------------------------------- numbers
 
 

@@ -1,6 +1,6 @@
 """Stage 2, DynaBERT (width and depth distillation): `python -m train.depth --help`."""
 
-from train.cli import stage_main
+from train import entry
 
 if __name__ == "__main__":
-    stage_main("depth")
+    entry("depth")

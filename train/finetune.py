@@ -1,6 +1,6 @@
 """Stage 3, optional fine-tuning of all sub-networks on hard labels: `python -m train.finetune --help`."""
 
-from train.cli import stage_main
+from train import entry
 
 if __name__ == "__main__":
-    stage_main("finetune")
+    entry("finetune")

@@ -1,6 +1,6 @@
 """Stage 1, DynaBERT_w (importance, rewiring, width distillation): `python -m train.width --help`."""
 
-from train.cli import stage_main
+from train import entry
 
 if __name__ == "__main__":
-    stage_main("width")
+    entry("width")
