@@ -261,6 +261,23 @@ def test_ctrl_c_prints_the_exact_resume_command_and_that_command_finishes_the_ru
     assert json.loads((out / "summary.json").read_text())["task"] == "sst2"
 
 
+def test_ctrl_c_before_training_began_removes_the_new_folder_and_says_to_start_again(tiny, tmp_path, capsys,
+                                                                                     monkeypatch):
+    import train.stages
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # while the backbone loads: the config and data are on disk, no stage began
+
+    monkeypatch.setattr(train.stages, "load_classifier", interrupted)
+    out = tmp_path / "run"
+    capsys.readouterr()
+    assert run_main(["--config", str(tiny / "tiny.yaml"), "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("interrupted before training began") and "--resume" not in err[-1], err
+    assert shlex.split(err[-1].split("start again with: ", 1)[1])[3:5] == ["--config", str(tiny / "tiny.yaml")]
+    assert not out.exists()
+
+
 def test_ctrl_c_while_the_cli_starts_is_one_line_too(monkeypatch, capsys):
     import sys
 

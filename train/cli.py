@@ -212,7 +212,6 @@ def main(argv: list[str] | None = None, stage: str = "all") -> int:
     stages = STAGE_NAMES if stage == "all" else (stage,)
     config_path = args.out / CONFIG_FILE if stage == "all" else args.out / stage / CONFIG_FILE
     created: list[Path] = []
-    run = None
 
     def discard() -> bool:
         # Only rank 0 writes, so only rank 0 cleans up.
