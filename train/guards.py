@@ -13,9 +13,10 @@ from transformers import AutoConfig
 
 from dynabert.backbone import BackboneError, resolve_backbone
 from train.config import STAGE_NAMES
+from train.loop import CHECKPOINT_DIR, LOG_FILE, STATE_FILE, SUMMARY_FILE
 
 #: What a stage folder holds once training has started; a folder without any of these holds no progress.
-PROGRESS_NAMES = ("state.pt", "log.jsonl", "checkpoint", "summary.json")
+PROGRESS_NAMES = (STATE_FILE, LOG_FILE, CHECKPOINT_DIR, SUMMARY_FILE)
 
 
 class GuardError(ValueError):
