@@ -63,7 +63,7 @@ final class LoadedModel implements Closeable {
                 maxLength = model.fixedSequenceLength();
                 pad = true;
             }
-            TextClassifier classifier = new TextClassifier(tokenizer, model, labels, maxLength, pad);
+            TextClassifier classifier = new TextClassifier(tokenizer, model, labels, maxLength, pad, card.regression);
             double ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6;
             return new LoadedModel(folder, card, labels, file, model, classifier, ms, maxLength, pad);
         } catch (RuntimeException e) {

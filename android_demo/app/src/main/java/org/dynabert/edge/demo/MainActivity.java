@@ -39,6 +39,8 @@ public class MainActivity extends Activity {
     private View pickerRow;
     private TextView modelInfo;
     private EditText input;
+    /** The second sentence, shown only when the model card says the task takes pairs. */
+    private EditText inputPair;
     private Button classify;
     private ProgressBar progress;
     private TextView resultLabel;
@@ -73,6 +75,7 @@ public class MainActivity extends Activity {
         pickerRow = findViewById(R.id.picker_row);
         modelInfo = (TextView) findViewById(R.id.model_info);
         input = (EditText) findViewById(R.id.input);
+        inputPair = (EditText) findViewById(R.id.input_pair);
         classify = (Button) findViewById(R.id.classify);
         progress = (ProgressBar) findViewById(R.id.progress);
         resultLabel = (TextView) findViewById(R.id.result_label);
@@ -200,6 +203,7 @@ public class MainActivity extends Activity {
                             message.setText(e);
                         } else {
                             modelInfo.setText(i);
+                            inputPair.setVisibility(loaded != null && loaded.card.pair ? View.VISIBLE : View.GONE);
                             ready = true;
                             classify.setEnabled(true);
                         }
@@ -221,7 +225,12 @@ public class MainActivity extends Activity {
             return;
         }
         final String text = input.getText().toString();
+        final boolean pair = inputPair.getVisibility() == View.VISIBLE;
+        final String textPair = pair ? inputPair.getText().toString() : null;
         String problem = TextClassifier.checkInput(text);
+        if (problem == null && pair && TextClassifier.checkInput(textPair) != null) {
+            problem = "This model compares two sentences: type the second one too.";
+        }
         if (problem != null) {
             clearResult();
             message.setText(problem);
@@ -239,7 +248,7 @@ public class MainActivity extends Activity {
                     if (loaded == null) {
                         error = "No model is loaded.";
                     } else {
-                        result = loaded.classifier.classify(text);
+                        result = loaded.classifier.classify(text, textPair);
                     }
                 } catch (Throwable t) {
                     error = "Classification failed: " + Errors.describe(t);
@@ -266,6 +275,16 @@ public class MainActivity extends Activity {
     }
 
     private void showResult(Classification c) {
+        if (c.regression) {
+            // A score, not a class: show it on the task's label scale from the model card.
+            resultLabel.setText("score " + (loaded != null ? loaded.card.formatScore(c.score)
+                    : String.format(Locale.ROOT, "%.2f", c.score)));
+            resultProbs.setText("");
+            timing.setText(String.format(Locale.ROOT, "tokenize %.2f ms · model %.2f ms · %d tokens",
+                    c.tokenizeMillis(), c.modelMillis(), c.sequenceLength));
+            message.setText(c.note == null ? "" : c.note);
+            return;
+        }
         resultLabel.setText(String.format(Locale.ROOT, "%s  %.1f%%", c.label, 100.0 * c.probability));
         StringBuilder probs = new StringBuilder();
         for (int i = 0; i < c.probabilities.length; i++) {

@@ -2,7 +2,11 @@ package org.dynabert.edge.core;
 
 import java.util.List;
 
-/** One classification: the label, its probability, all probabilities, timings and notes for the screen. */
+/**
+ * One result: for a classifier the label, its probability and all probabilities; for a regression model
+ * ({@link #regression}) the score ({@link #score}, the one output) with {@code labelId} -1, {@code label}
+ * null and no probabilities. Timings and notes for the screen either way.
+ */
 public final class Classification {
     public final int labelId;
     public final String label;
@@ -22,10 +26,14 @@ public final class Classification {
     public final int truncatedTokens;
     /** A note for the user (truncation, no tokens, label count mismatch) or {@code null}. */
     public final String note;
+    /** A regression result: {@link #score} holds it. */
+    public final boolean regression;
+    /** The regression score (the model's one output); NaN for a classifier. */
+    public final double score;
 
     Classification(int labelId, String label, double probability, double[] probabilities, float[] logits,
                    List<String> labelNames, long tokenizeNanos, long modelNanos, int sequenceLength,
-                   int wordpieces, int truncatedTokens, String note) {
+                   int wordpieces, int truncatedTokens, String note, boolean regression, double score) {
         this.labelId = labelId;
         this.label = label;
         this.probability = probability;
@@ -38,6 +46,8 @@ public final class Classification {
         this.wordpieces = wordpieces;
         this.truncatedTokens = truncatedTokens;
         this.note = note;
+        this.regression = regression;
+        this.score = score;
     }
 
     public double tokenizeMillis() {

@@ -16,7 +16,10 @@ import java.util.Map;
  * {@code tokenize_chinese_chars} true, {@code inputs} the three BERT inputs, {@code input_dtype}
  * "int64", {@code output} "logits", {@code pad_to_max_length} false, {@code model_file}
  * "model.&lt;format&gt;". The metric is {@code "metric": {"name": ..., "value": ...}} (flat
- * {@code metric_name}/{@code metric_value} are accepted too). Unknown fields are ignored.
+ * {@code metric_name}/{@code metric_value} are accepted too). The task's shape: {@code pair} (two text
+ * inputs, token types 0 and 1; default false), {@code regression} (one output, a score instead of class
+ * probabilities; default false) and, for regression, {@code score_range} {@code [low, high]} (the label
+ * scale, e.g. [0, 5] for STS-B; optional). Unknown fields are ignored.
  */
 public final class ModelCard {
     public final String name;
@@ -41,6 +44,13 @@ public final class ModelCard {
     public final boolean padToMaxLength;
     public final String modelFile;
     public final String task;
+    /** The task takes a sentence pair: the screen shows two text fields. */
+    public final boolean pair;
+    /** One output, a score: the screen shows the score, not class probabilities. */
+    public final boolean regression;
+    /** The label scale of a regression task; NaN when the card does not say. */
+    public final double scoreLow;
+    public final double scoreHigh;
 
     private ModelCard(Map<String, Object> m) {
         name = Json.getString(m, "name", null);
@@ -117,6 +127,36 @@ public final class ModelCard {
         padToMaxLength = pad != null && pad.booleanValue();
         modelFile = Json.getString(m, "model_file", "model." + format);
         task = Json.getString(m, "task", null);
+        Boolean isPair = Json.getBoolean(m, "pair");
+        pair = isPair != null && isPair.booleanValue();
+        Boolean isRegression = Json.getBoolean(m, "regression");
+        regression = isRegression != null && isRegression.booleanValue();
+        Object range = m.get("score_range");
+        if (range == null) {
+            scoreLow = Double.NaN;
+            scoreHigh = Double.NaN;
+        } else {
+            List<Object> r = Json.asArray(range, "model_card.json score_range");
+            if (!regression || r.size() != 2 || !(r.get(0) instanceof Number) || !(r.get(1) instanceof Number)
+                    || !(((Number) r.get(0)).doubleValue() < ((Number) r.get(1)).doubleValue())) {
+                throw new IllegalArgumentException("model_card.json: score_range must be [low, high] with low < high,"
+                        + " on a regression card");
+            }
+            scoreLow = ((Number) r.get(0)).doubleValue();
+            scoreHigh = ((Number) r.get(1)).doubleValue();
+        }
+    }
+
+    /** "3.42 (on 0-5)" for a regression score. */
+    public String formatScore(double score) {
+        if (Double.isNaN(scoreLow)) {
+            return String.format(Locale.ROOT, "%.2f", score);
+        }
+        return String.format(Locale.ROOT, "%.2f (on %s-%s)", score, trim(scoreLow), trim(scoreHigh));
+    }
+
+    private static String trim(double v) {
+        return v == Math.rint(v) ? String.valueOf((long) v) : String.valueOf(v);
     }
 
     public static ModelCard parse(String json) {

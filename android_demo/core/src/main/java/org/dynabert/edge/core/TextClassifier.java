@@ -16,9 +16,16 @@ public final class TextClassifier {
     private final Labels labels;
     private final int maxLength;
     private final boolean padToMaxLength;
+    private final boolean regression;
 
     public TextClassifier(BertTokenizer tokenizer, LogitsModel model, Labels labels, int maxLength,
                           boolean padToMaxLength) {
+        this(tokenizer, model, labels, maxLength, padToMaxLength, false);
+    }
+
+    /** {@code regression}: the model has one output, a score (model_card.json "regression": true). */
+    public TextClassifier(BertTokenizer tokenizer, LogitsModel model, Labels labels, int maxLength,
+                          boolean padToMaxLength, boolean regression) {
         if (maxLength < 3) {
             throw new IllegalArgumentException("maxLength must be at least 3");
         }
@@ -27,6 +34,11 @@ public final class TextClassifier {
         this.labels = labels;
         this.maxLength = maxLength;
         this.padToMaxLength = padToMaxLength;
+        this.regression = regression;
+    }
+
+    public boolean isRegression() {
+        return regression;
     }
 
     public int maxLength() {
@@ -59,12 +71,6 @@ public final class TextClassifier {
         if (logits == null || logits.length == 0) {
             throw new IllegalStateException("the model returned no logits");
         }
-        double[] probs = Softmax.softmax(logits);
-        int best = Softmax.argmax(probs);
-        ArrayList<String> names = new ArrayList<String>(probs.length);
-        for (int i = 0; i < probs.length; i++) {
-            names.add(labels.name(i));
-        }
         List<String> notes = new ArrayList<String>();
         if (enc.truncatedTokens() > 0) {
             notes.add("Input truncated to " + maxLength + " tokens (" + enc.truncatedTokens()
@@ -73,11 +79,26 @@ public final class TextClassifier {
         if (enc.wordpieceCount() == 0) {
             notes.add("No tokens left after cleaning the input; the model saw only [CLS] [SEP].");
         }
+        if (regression) {
+            if (logits.length != 1) {
+                throw new IllegalStateException("a regression model has one output; this one has " + logits.length);
+            }
+            String note = notes.isEmpty() ? null : Json.join(" ", notes);
+            return new Classification(-1, null, Double.NaN, new double[0], logits, new ArrayList<String>(),
+                    t1 - t0, t2 - t1, enc.length(), enc.wordpieceCount(), enc.truncatedTokens(), note, true,
+                    logits[0]);
+        }
+        double[] probs = Softmax.softmax(logits);
+        int best = Softmax.argmax(probs);
+        ArrayList<String> names = new ArrayList<String>(probs.length);
+        for (int i = 0; i < probs.length; i++) {
+            names.add(labels.name(i));
+        }
         if (labels.size() != probs.length) {
             notes.add("labels.json has " + labels.size() + " labels but the model has " + probs.length + " outputs.");
         }
         String note = notes.isEmpty() ? null : Json.join(" ", notes);
         return new Classification(best, labels.name(best), probs[best], probs, logits, names,
-                t1 - t0, t2 - t1, enc.length(), enc.wordpieceCount(), enc.truncatedTokens(), note);
+                t1 - t0, t2 - t1, enc.length(), enc.wordpieceCount(), enc.truncatedTokens(), note, false, Double.NaN);
     }
 }

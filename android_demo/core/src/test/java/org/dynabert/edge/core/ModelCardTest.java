@@ -93,4 +93,37 @@ public class ModelCardTest {
         assertEquals("2.0 KB", ModelCard.formatBytes(2048));
         assertEquals("1.5 MB", ModelCard.formatBytes(1572864));
     }
+
+    @Test
+    public void pairAndRegressionCardsCarryTheTaskShapeAndScale() {
+        ModelCard stsb = ModelCard.parse("{\"name\": \"w1_d1_int8\", \"format\": \"onnx\", \"task\": \"stsb\","
+                + " \"pair\": true, \"regression\": true, \"score_range\": [0, 5]}");
+        assertTrue(stsb.pair);
+        assertTrue(stsb.regression);
+        assertEquals(0.0, stsb.scoreLow, 0);
+        assertEquals(5.0, stsb.scoreHigh, 0);
+        assertEquals("3.42 (on 0-5)", stsb.formatScore(3.4249));
+        ModelCard plain = ModelCard.parse(FULL);
+        assertFalse(plain.pair);
+        assertFalse(plain.regression);
+        assertTrue(Double.isNaN(plain.scoreLow));
+        ModelCard noScale = ModelCard.parse("{\"name\": \"r\", \"format\": \"onnx\", \"regression\": true}");
+        assertEquals("-0.50", noScale.formatScore(-0.5));
+        String[] bad = {"[5, 0]", "[0]", "[\"a\", 1]", "3"};
+        for (String range : bad) {
+            try {
+                ModelCard.parse("{\"name\": \"r\", \"format\": \"onnx\", \"regression\": true, \"score_range\": "
+                        + range + "}");
+                fail("accepted score_range " + range);
+            } catch (IllegalArgumentException expected) {
+                assertTrue(expected.getMessage(), expected.getMessage().contains("score_range"));
+            }
+        }
+        try {
+            ModelCard.parse("{\"name\": \"c\", \"format\": \"onnx\", \"score_range\": [0, 1]}");
+            fail("a scale on a classifier card");
+        } catch (IllegalArgumentException expected) {
+            assertTrue(expected.getMessage().contains("regression"));
+        }
+    }
 }

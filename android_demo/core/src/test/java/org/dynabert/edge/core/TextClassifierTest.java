@@ -114,4 +114,31 @@ public class TextClassifierTest {
             assertTrue(expected.getMessage().contains("non-finite"));
         }
     }
+
+    @Test
+    public void regressionGivesTheScoreOfAPairWithTokenTypes() throws Exception {
+        FakeModel one = new FakeModel();
+        one.out = new float[] {3.25f};
+        TextClassifier reg = new TextClassifier(TokenizerUnitTest.tok(), one, Labels.parse("[\"score\"]"), 16, false,
+                true);
+        assertTrue(reg.isRegression());
+        Classification c = reg.classify("the cafe", "the");
+        assertTrue(c.regression);
+        assertEquals(3.25, c.score, 0);
+        assertEquals(-1, c.labelId);
+        assertNull(c.label);
+        assertEquals(0, c.probabilities.length);
+        int[] types = one.seen.get(0).tokenTypeIds();
+        assertEquals(0, types[0]);
+        assertEquals(1, types[c.sequenceLength - 1]);  // the second sentence's [SEP] has token type 1
+        Classification cls = clf.classify("the");
+        assertTrue(!cls.regression && Double.isNaN(cls.score));
+        one.out = new float[] {1f, 2f};
+        try {
+            reg.classify("the");
+            fail("two outputs accepted as a score");
+        } catch (IllegalStateException expected) {
+            assertTrue(expected.getMessage().contains("one output"));
+        }
+    }
 }
