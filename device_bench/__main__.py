@@ -22,7 +22,7 @@ import argparse
 import shlex
 import sys
 
-from .options import Parser, float_in, int_in, int_list
+from .options import Parser, existing_file, existing_path, float_in, int_in, int_list
 
 
 def _names(text: str) -> list[str]:
@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: <manifest folder>/bench)")
     p.add_argument("--fast", action="store_true",
                    help="CI settings: 1 warm-up, >= 5 runs and >= 0.02 s per cell (numbers are noisy)")
-    p.add_argument("--data-dir", help="GLUE directory (or the task's folder) for the dev set (default: where "
-                                      "export took its verification inputs)")
+    p.add_argument("--data-dir", type=existing_path,
+                   help="GLUE directory (or the task's folder) for the dev set (default: where export took its "
+                        "verification inputs)")
     g = p.add_argument_group("latency")
     g.add_argument("--seq-lens", type=int_list(3), help="sequence lengths in tokens (default 32,128)")
     g.add_argument("--cpu-threads", type=int_list(1, MAX_THREADS),
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--android-serial", help="which device (default: the first attached)")
     a.add_argument("--android-threads", type=int_list(1, MAX_THREADS), help="ORT threads on the phone (default 1,2)")
     a.add_argument("--android-runs", type=int_in(1), default=50, help="timed runs per model on the phone")
-    a.add_argument("--android-apk", help="adb install -r this APK first")
+    a.add_argument("--android-apk", type=existing_file, help="adb install -r this APK first")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 

@@ -319,6 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_measured(results: dict, runtime: str | None, seq_len: int | None) -> None:
+    """A --runtime or --seq-len the results never measured is a typo to report, not a reason on every row."""
+    rows = [r for r in results["rows"] if r["status"] == "ok"]
+    runtimes_seen = sorted({r["runtime"] for r in rows})
+    if runtime is not None and runtime not in runtimes_seen:
+        raise BenchError(f"--runtime {runtime}: no latency measured on it in the results (measured: "
+                         f"{', '.join(runtimes_seen) or 'none'})")
+    lengths = sorted({r["seq_len"] for r in rows})
+    if seq_len is not None and seq_len not in lengths:
+        raise BenchError(f"--seq-len {seq_len}: no latency measured at that length in the results (measured: "
+                         f"{', '.join(map(str, lengths)) or 'none'})")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -327,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = args.results or find_results()
         results = load_results(path)
+        _check_measured(results, args.runtime, args.seq_len)
         cands = candidates(results, max_latency_ms=args.max_latency_ms, max_mb=args.max_mb,
                            min_metric=args.min_metric, runtime=args.runtime, threads=args.threads,
                            seq_len=args.seq_len, app_only=args.install_into is not None)

@@ -348,6 +348,22 @@ def test_device_bench_numeric_options_are_checked(option, value, export, tmp_pat
     assert not out.exists()
 
 
+def test_paths_given_as_options_must_exist(export, tmp_path, capsys):
+    assert _bench("--manifest", str(export), "--data-dir", str(tmp_path / "no-glue")) == 2
+    _one_line_error(capsys, "--data-dir", "no such file or folder")
+    assert _bench("--manifest", str(export), "--android", "on", "--android-apk", str(tmp_path / "app.apk")) == 2
+    _one_line_error(capsys, "--android-apk", "no such file")
+
+
+def test_pick_runtime_or_length_never_measured(export, tmp_path, capsys):
+    results = make_results(export, tmp_path / "bench")
+    assert pick.main(["--results", str(results), "--runtime", "onnxruntime-gpu", "--max-latency-ms", "5"]) == 2
+    _one_line_error(capsys, "--runtime onnxruntime-gpu", "measured: onnxruntime-cpu")
+    assert pick.main(["--results", str(results), "--seq-len", "77", "--max-latency-ms", "5"]) == 2
+    _one_line_error(capsys, "--seq-len 77", f"measured: {SEQ}")
+    assert pick.main(["--results", str(results), "--runtime", "onnxruntime-cpu", "--seq-len", str(SEQ)]) == 0
+
+
 @pytest.mark.parametrize("setting", [
     {"jobs": -1}, {"accuracy_limit": 0}, {"seq_lens": (2,)}, {"cpu_threads": (0,)}, {"mobile_threads": ()},
     {"min_runs": 0}, {"warmup": -1}, {"min_seconds": math.nan}, {"spread_limit": math.inf},
