@@ -145,7 +145,10 @@ def resolve_inside(root: str | Path, relative: str) -> Path:
     if Path(relative).is_absolute():
         raise PathEscapeError(f"{relative!r} is an absolute path; only paths inside {root} are accepted")
     base = Path(root).resolve()
-    path = (base / relative).resolve()
+    try:
+        path = (base / relative).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a NUL byte; a symlink loop (RuntimeError before 3.13)
+        raise PathEscapeError(f"{relative!r} cannot be resolved: {exc}") from None
     if not path.is_relative_to(base):
         raise PathEscapeError(f"{relative!r} points outside {base}")
     return path

@@ -157,7 +157,8 @@ def test_resolve_inside(tmp_path):
     assert resolve_inside(root, "b/f") == (root / "b" / "f").resolve()
     assert resolve_inside(root, "b/../b/f") == (root / "b" / "f").resolve()
     assert resolve_inside(root, "in") == (root / "b" / "f").resolve()  # a symlink that stays inside is fine
-    for bad in ("../f", "b/../../f", "/etc/passwd", str(root / "b" / "f"), "out", "", "   "):
+    (root / "loop").symlink_to(root / "loop")
+    for bad in ("../f", "b/../../f", "/etc/passwd", str(root / "b" / "f"), "out", "", "   ", "b/\0f", "loop"):
         with pytest.raises(PathEscapeError):
             resolve_inside(root, bad)
 
