@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:  # the output folder or disk, found late (e.g. full): still one line
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"device_bench: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"device_bench: error: {where}{exc.strerror or str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         command = shlex.join(["python", "-m", "device_bench", *(sys.argv[1:] if argv is None else argv)])

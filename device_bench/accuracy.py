@@ -48,7 +48,12 @@ class DevSet:
 def load_tokenizer(manifest: Manifest):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(manifest.tokenizer_dir)
+    try:
+        return AutoTokenizer.from_pretrained(manifest.tokenizer_dir, local_files_only=True)
+    except Exception as exc:  # transformers raises OSError, ValueError, TypeError... with pages of text
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BenchError(f"{manifest.path}: 'tokenizer.dir' {manifest.tokenizer_dir} holds no loadable tokenizer: "
+                         f"{first[:200]}") from None
 
 
 def task_spec(manifest: Manifest):

@@ -486,6 +486,7 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
     load_at_start = _loadavg()
     cfg = resolve_settings(fast, settings, **overrides)
     manifest = read_manifest(manifest_path, verify_files=verify_files, include_failed=cfg.include_failed)
+    tokenizer = acc.load_tokenizer(manifest)  # a broken export fails here, before any output folder is made
     out = Path(out_dir).expanduser() if out_dir is not None else manifest.root / "bench"
     prepare_out(out)
     artifacts = list(manifest.artifacts)
@@ -503,7 +504,6 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
             raise BenchError(f"no artifact of format(s) {', '.join(cfg.formats)} in {manifest.path}")
     _log(f"{len(artifacts)} artifact(s) from {manifest.path}; results -> {out}")
 
-    tokenizer = acc.load_tokenizer(manifest)
     dev, dev_reason = None, None
     if cfg.accuracy:
         try:

@@ -456,6 +456,17 @@ def test_malformed_manifest_names_the_field(case, export, tmp_path, capsys):
     _one_line_error(capsys, str(export), field)
 
 
+def test_tokenizer_folder_without_a_tokenizer(export, tmp_path, capsys):
+    for f in (export.parent / "tokenizer").iterdir():
+        if f.name != "vocab.txt":
+            f.unlink()
+    (export.parent / "tokenizer" / "tokenizer_config.json").write_text('{"tokenizer_class": 3}')
+    out = tmp_path / "bench"
+    assert _bench("--manifest", str(export), "--out", str(out)) == 2
+    _one_line_error(capsys, str(export), "'tokenizer.dir'", "no loadable tokenizer")
+    assert not out.exists()
+
+
 def test_manifest_nan_and_top_level_list(export, tmp_path, capsys):
     export.write_text(export.read_text().replace('"depth_mult": 1.0, "format"', '"depth_mult": NaN, "format"', 1)
                       .replace('"depth_mult": 1.0,\n      "format"', '"depth_mult": NaN,\n      "format"', 1))
