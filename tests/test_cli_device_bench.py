@@ -505,6 +505,13 @@ def test_malformed_results_names_the_field(case, export, tmp_path, capsys):
     _one_line_error(capsys, str(results), field)
 
 
+def test_results_file_missing_or_a_folder(tmp_path, capsys):
+    assert pick.main(["--results", str(tmp_path / "nope.json")]) == 2
+    _one_line_error(capsys, "nope.json", "cannot read results")
+    assert pick.main(["--results", str(tmp_path)]) == 2
+    _one_line_error(capsys, str(tmp_path), "cannot read results")
+
+
 def test_results_with_nan_is_refused(export, tmp_path, capsys):
     results = make_results(export, tmp_path / "bench")
     results.write_text(results.read_text().replace('"p50_ms": 1.5', '"p50_ms": NaN'))
