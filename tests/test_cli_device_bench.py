@@ -544,6 +544,31 @@ def test_read_only_output_folder(export, tmp_path, capsys):
         out.chmod(0o755)
 
 
+def test_unwritable_output_folder_even_as_root(export, tmp_path, monkeypatch, capsys):
+    # The skipped test above needs a non-root user; this one plants the refusal the kernel would give.
+    import tempfile
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert _bench("--manifest", str(export), "--out", str(tmp_path / "ro")) == 2
+    _one_line_error(capsys, "not writable: Permission denied", "--out")
+
+
+def test_pick_unwritable_assets_even_as_root(export, demo, tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    results = make_results(export, tmp_path / "bench")
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    assert _pick_install(results, demo) == 2
+    _one_line_error(capsys, "Permission denied", "nothing installed")
+    assert _installed(demo) == []
+
+
 def test_a_late_disk_error_is_one_line(export, tmp_path, monkeypatch, capsys):
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "bench" / "results.json"))
