@@ -37,6 +37,8 @@ class DevSet:
     labels: np.ndarray
     features: list[dict[str, np.ndarray]]  # per example, (1, length) int64 arrays
     fingerprint: str  # SHA-256 of the tokenized inputs and labels: the accuracy cache key
+    total: int = 0  # examples in the whole dev set (``examples`` < ``total`` for an --accuracy-limit sample)
+    sampling: str | None = None  # how the sample was drawn; None: the whole dev set
 
     @property
     def lengths(self) -> list[int]:
@@ -46,7 +48,12 @@ class DevSet:
 def load_tokenizer(manifest: Manifest):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(manifest.tokenizer_dir)
+    try:
+        return AutoTokenizer.from_pretrained(manifest.tokenizer_dir, local_files_only=True)
+    except Exception as exc:  # transformers raises OSError, ValueError, TypeError... with pages of text
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BenchError(f"{manifest.path}: 'tokenizer.dir' {manifest.tokenizer_dir} holds no loadable tokenizer: "
+                         f"{first[:200]}") from None
 
 
 def task_spec(manifest: Manifest):
@@ -89,12 +96,53 @@ def read_dev_examples(manifest: Manifest, data_dir: str | Path | None = None) ->
     return spec, examples
 
 
+#: The --accuracy-limit sample is drawn with a fixed seed: every run (and the accuracy cache) sees the same one.
+SAMPLE_SEED = 0
+
+
+def sample_indices(labels: list, n: int, *, stratified: bool = True, seed: int = SAMPLE_SEED) -> list[int]:
+    """``n`` of ``len(labels)`` indices, in their original order, drawn at random with ``seed``.
+
+    ``stratified``: each label keeps its share of the sample (largest remainder; every label at least one
+    when ``n`` allows). Dev files are often sorted by label, so the first ``n`` rows can all be one class
+    and every model would score 100 %.
+    """
+    total = len(labels)
+    if n >= total:
+        return list(range(total))
+    rng = np.random.default_rng(seed)
+    if not stratified:
+        return sorted(int(i) for i in rng.choice(total, n, replace=False))
+    by_label: dict = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_label[label].append(i)
+    classes = sorted(by_label)
+    exact = {c: n * len(by_label[c]) / total for c in classes}
+    quota = {c: int(exact[c]) for c in classes}
+    if n >= len(classes):
+        quota = {c: max(1, q) for c, q in quota.items()}
+    while sum(quota.values()) > n:  # the minimum of one took a place: give it back from the most over quota
+        quota[max(classes, key=lambda c: (quota[c] - exact[c], quota[c]))] -= 1
+    for c in sorted(classes, key=lambda c: exact[c] - quota[c], reverse=True)[:n - sum(quota.values())]:
+        quota[c] += 1
+    picked = [int(i) for c in classes for i in rng.choice(by_label[c], quota[c], replace=False)]
+    return sorted(picked)
+
+
 def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: int | None = None,
                  tokenizer=None) -> DevSet:
-    """The task's dev split, from ``data_dir`` or where export took its verification inputs."""
+    """The task's dev split, from ``data_dir`` or where export took its verification inputs.
+
+    ``limit``: a sample of that many examples (:func:`sample_indices`: stratified by label, or seeded-random
+    for a regression task), recorded in :attr:`DevSet.sampling`.
+    """
     spec, examples = read_dev_examples(manifest, data_dir)
-    if limit is not None:
-        examples = examples[:limit]
+    total, sampling = len(examples), None
+    if limit is not None and limit < total:
+        stratified = not spec.is_regression
+        examples = [examples[i] for i in sample_indices([ex.label for ex in examples], limit,
+                                                        stratified=stratified)]
+        sampling = ("stratified by label" if stratified else "random") + f", seed {SAMPLE_SEED}"
     tokenizer = tokenizer or load_tokenizer(manifest)
     pairs = [ex.text_pair for ex in examples] if examples[0].text_pair is not None else None
     encoded = tokenizer([ex.text for ex in examples], pairs, truncation=True, max_length=manifest.max_length)
@@ -110,7 +158,7 @@ def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: 
     labels = np.asarray([ex.label for ex in examples], dtype=np.float64 if spec.is_regression else np.int64)
     digest.update(labels.tobytes())
     return DevSet(spec, spec.main_metric, examples[0].source.rsplit(":", 1)[0], len(examples), labels,
-                  features, digest.hexdigest())
+                  features, digest.hexdigest(), total=total, sampling=sampling)
 
 
 def batches_for(artifact: Artifact, runtime: str, dev: DevSet) -> list[list[int]]:

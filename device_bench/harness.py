@@ -47,7 +47,7 @@ class BenchSettings:
     mobile_threads: tuple[int, ...] = (1, 2)
     latency: lat.LatencySettings = field(default_factory=lat.LatencySettings)
     accuracy: bool = True
-    accuracy_limit: int | None = None  # first N dev examples only (None: the whole dev set)
+    accuracy_limit: int | None = None  # a stratified sample of N dev examples (None: the whole dev set)
     deflate: bool = True
     rss: bool = True
     formats: tuple[str, ...] | None = None  # None: every format in the manifest
@@ -165,8 +165,10 @@ class _Cache:
         if enabled and path.is_file():
             try:
                 loaded = json.loads(path.read_text())
-                if loaded.get("version") == _CACHE_VERSION:
-                    self.data = loaded.get("entries", {})
+                # A cache of another version or shape (edited, or from another tool) is ignored, not trusted.
+                if isinstance(loaded, dict) and loaded.get("version") == _CACHE_VERSION and isinstance(
+                        loaded.get("entries"), dict):
+                    self.data = loaded["entries"]
             except (OSError, ValueError):
                 self.data = {}
 
@@ -211,7 +213,7 @@ def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.
             else:
                 key = f"acc|{a.sha256}|{runtime}|{dev.fingerprint}" if a.sha256 else None
                 hit = cache.get(key) if key else None
-                if hit is not None:
+                if isinstance(hit, dict):
                     accuracy[a.id] = {**hit, "cached": True}
                 else:
                     jobs[pool.submit(_accuracy_job, a, runtime, dev)] = ("acc", a.id, key)
@@ -219,7 +221,7 @@ def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.
             if settings.deflate:
                 key = f"deflate|{a.sha256}|{size.DEFLATE_LEVEL}" if a.sha256 else None
                 hit = cache.get(key) if key else None
-                if hit is not None:
+                if isinstance(hit, int):
                     sizes[a.id]["deflate_bytes"] = hit
                 else:
                     jobs[pool.submit(size.deflate_bytes, a.path)] = ("deflate", a.id, key)
@@ -424,11 +426,45 @@ def resolve_settings(fast: bool = False, settings: BenchSettings | None = None, 
     result = replace(base, **top)
     if lat_over:
         result = replace(result, latency=replace(result.latency, **lat_over))
-    if not result.seq_lens or min(result.seq_lens) < 3:
-        raise BenchError(f"sequence lengths must be >= 3, got {result.seq_lens}")
-    if any(t < 1 for t in (*result.cpu_threads, *result.mobile_threads)):
-        raise BenchError("thread counts must be >= 1")
+    _check_settings(result)
     return result
+
+
+def _check_settings(cfg: BenchSettings) -> None:
+    """The library's own check of every number (the CLI checks its options as it parses them)."""
+    import math
+
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    def integer(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not cfg.seq_lens or not all(integer(s) and s >= 3 for s in cfg.seq_lens):
+        raise BenchError(f"sequence lengths must be integers >= 3, got {cfg.seq_lens}")
+    if not all(integer(t) and t >= 1 for t in (*cfg.cpu_threads, *cfg.mobile_threads)) or not cfg.mobile_threads:
+        raise BenchError(f"thread counts must be integers >= 1, got cpu {cfg.cpu_threads}, mobile "
+                         f"{cfg.mobile_threads}")
+    if not integer(cfg.jobs) or cfg.jobs < 0:
+        raise BenchError(f"jobs must be an integer >= 1 (0: all cores), got {cfg.jobs!r}")
+    if cfg.accuracy_limit is not None and not (integer(cfg.accuracy_limit) and cfg.accuracy_limit >= 1):
+        raise BenchError(f"accuracy_limit must be an integer >= 1 (None: the whole dev set), "
+                         f"got {cfg.accuracy_limit!r}")
+    unknown = sorted(set(cfg.runtimes or ()) - set(runtimes.RUNTIMES))
+    if cfg.runtimes is not None and (not cfg.runtimes or unknown):
+        raise BenchError(f"unknown runtime(s) {', '.join(unknown) or '(none given)'}; known: "
+                         f"{', '.join(runtimes.RUNTIMES)}")
+    if cfg.formats is not None and not cfg.formats:
+        raise BenchError("no format given (formats)")
+    s = cfg.latency
+    checks = (("warmup", integer(s.warmup) and s.warmup >= 0, ">= 0"),
+              ("min_runs", integer(s.min_runs) and s.min_runs >= 1, ">= 1"),
+              ("min_seconds", number(s.min_seconds) and s.min_seconds >= 0, ">= 0"),
+              ("spread_limit", number(s.spread_limit) and s.spread_limit >= 1, ">= 1"),
+              ("max_group_seconds", number(s.max_group_seconds) and s.max_group_seconds > 0, "> 0"))
+    for name, ok, rule in checks:
+        if not ok:
+            raise BenchError(f"{name} must be a finite number {rule}, got {getattr(s, name)!r}")
 
 
 def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: bool = False,
@@ -450,8 +486,9 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
     load_at_start = _loadavg()
     cfg = resolve_settings(fast, settings, **overrides)
     manifest = read_manifest(manifest_path, verify_files=verify_files, include_failed=cfg.include_failed)
-    out = Path(out_dir) if out_dir is not None else manifest.root / "bench"
-    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = acc.load_tokenizer(manifest)  # a broken export fails here, before any output folder is made
+    out = Path(out_dir).expanduser() if out_dir is not None else manifest.root / "bench"
+    prepare_out(out)
     artifacts = list(manifest.artifacts)
     skipped = [dict(u, reason="failed export verification") for u in manifest.unusable]
     # A model never sees more than the export's max_length tokens (the app truncates there too): a longer
@@ -467,7 +504,6 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
             raise BenchError(f"no artifact of format(s) {', '.join(cfg.formats)} in {manifest.path}")
     _log(f"{len(artifacts)} artifact(s) from {manifest.path}; results -> {out}")
 
-    tokenizer = acc.load_tokenizer(manifest)
     dev, dev_reason = None, None
     if cfg.accuracy:
         try:
@@ -531,7 +567,8 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
         "schema": RESULTS_SCHEMA,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "manifest": str(manifest.path), "task": manifest.task, "metric_name": metric_name,
-        "dev": None if dev is None else {"path": dev.path, "examples": dev.examples, "fingerprint": dev.fingerprint},
+        "dev": None if dev is None else {"path": dev.path, "examples": dev.examples, "total_examples": dev.total,
+                                         "sampling": dev.sampling, "fingerprint": dev.fingerprint},
         "dev_reason": dev_reason, "teacher_metric": teacher, "full_subnet": full,
         "environment": {**environment(), "loadavg_at_start": load_at_start},
         "settings": {**_settings_record(cfg), "seq_lens_requested": list(requested_seq), "seq_note": seq_note},
@@ -550,6 +587,25 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
     report.write_report(results, out)
     _log(f"wrote {out / 'table.md'}, table.csv, results.json, report.html in {results['wall_seconds']:.0f} s")
     return results
+
+
+def prepare_out(out: Path) -> None:
+    """Create ``out`` and check it is writable now, not after minutes of measuring: one line otherwise."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"output folder {out} exists and is not a folder (--out)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BenchError(f"output folder {out} cannot be created: part of its path is a file (--out)") from None
+    except OSError as exc:
+        raise BenchError(f"output folder {out} cannot be created: {exc.strerror or exc} (--out)") from None
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise BenchError(f"output folder {out} is not writable: {exc.strerror or exc} (--out)") from None
 
 
 def _sentences(manifest: Manifest, data_dir: str | Path | None) -> list[str]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass
@@ -27,10 +29,14 @@ from pathlib import Path
 from dynabert.fileio import atomic_dir, sha256_path
 
 from .adb import APP_FORMATS, folder_name
-from .manifest_reader import BenchError
+from .harness import RESULTS_SCHEMA
+from .manifest_reader import BenchError, Manifest, optional_field, read_manifest, required_field
+from .options import Parser, float_in, int_in
 from .runtimes import ACCURACY_RUNTIME
 
 ASSETS = Path("app/src/main/assets/models")
+#: Any version of device_bench's results (a newer one gets "re-run device_bench", not "not a results file").
+SCHEMA_PREFIX = RESULTS_SCHEMA.rsplit("/", 1)[0] + "/"
 
 
 @dataclass
@@ -55,21 +61,65 @@ def find_results(start: Path = Path(".")) -> Path:
 
 def _is_results(path: Path) -> bool:
     try:
-        return json.loads(path.read_text()).get("schema", "").startswith("dynabert-edge/device-bench/")
+        return json.loads(path.read_text()).get("schema", "").startswith(SCHEMA_PREFIX)
     except (OSError, ValueError, AttributeError):
         return False
 
 
 def load_results(path: Path) -> dict:
+    """Read and check a ``results.json`` (it may come from someone else): one line naming file and field."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise BenchError(f"{path}: cannot read results: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise BenchError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("dynabert-edge/device-bench/"):
+    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(SCHEMA_PREFIX):
         raise BenchError(f"{path}: not a device_bench results.json")
+    if data["schema"] != RESULTS_SCHEMA:
+        raise BenchError(f"{path}: results schema {data['schema']!r}; this pick reads {RESULTS_SCHEMA!r} "
+                         f"(re-run device_bench)")
+    _check_results(data, str(path))
     return data
+
+
+def _check_results(data: dict, where: str) -> None:
+    """Every field pick reads has the right type (numbers finite): a KeyError deep inside is no message."""
+    number = (int, float)
+    optional_field(data, "metric_name", where, str)
+    optional_field(data, "task", where, str)
+    required_field(data, "manifest", where, str)
+    dev = optional_field(data, "dev", where, dict)
+    if dev is not None:
+        for key in ("examples", "total_examples"):
+            optional_field(dev, key, f"{where}: dev", int)
+        optional_field(dev, "sampling", f"{where}: dev", str)
+    for i, row in enumerate(required_field(data, "rows", where, list)):
+        at = f"{where}: rows[{i}]"
+        if not isinstance(row, dict):
+            raise BenchError(f"{at}: not an object: {row!r}")
+        for key, kind in (("artifact", str), ("runtime", str), ("threads", int), ("seq_len", int),
+                          ("status", str)):
+            required_field(row, key, at, kind)
+        p50 = optional_field(row, "p50_ms", at, number)
+        if row["status"] == "ok" and (p50 is None or p50 <= 0):
+            raise BenchError(f"{at}: 'p50_ms' should be a number > 0 in an ok row, got {p50!r}")
+    for i, art in enumerate(required_field(data, "artifacts", where, list)):
+        at = f"{where}: artifacts[{i}]"
+        if not isinstance(art, dict):
+            raise BenchError(f"{at}: not an object: {art!r}")
+        for key in ("id", "format", "runtime", "precision"):
+            required_field(art, key, at, str)
+        for key in ("width_mult", "depth_mult"):
+            required_field(art, key, at, number)
+        for key, kind in (("export_status", str), ("sha256", str), ("rel_path", str), ("max_length", int)):
+            optional_field(art, key, at, kind)
+        if optional_field(art, "bytes", at, int, 0) < 0:
+            raise BenchError(f"{at}: 'bytes' should be >= 0, got {art['bytes']!r}")
+        optional_field(art, "metric", at, number)
+        names = optional_field(art, "input_names", at, list, [])
+        if not all(isinstance(n, str) for n in names):
+            raise BenchError(f"{at}: 'input_names' should be a list of strings, got {names!r}")
 
 
 def candidates(results: dict, *, max_latency_ms: float | None = None, max_mb: float | None = None,
@@ -136,20 +186,17 @@ def _describe(c: Candidate, results: dict) -> str:
 # ---------------------------------------------------------------------------------------------- install
 
 
-def _manifest_for(results: dict) -> tuple[dict, Path]:
-    path = Path(results["manifest"])
-    try:
-        return json.loads(path.read_text(encoding="utf-8")), path.parent
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"the export manifest {path} named in the results is not readable: {exc}") from None
-
-
-def model_card(artifact: dict, results: dict, manifest: dict, root: Path, cand: Candidate, model_file: str) -> dict:
+def model_card(artifact: dict, results: dict, manifest: Manifest, cand: Candidate, model_file: str) -> dict:
     tok_config: dict = {}
-    tok_file = root / manifest["tokenizer"]["dir"] / "tokenizer_config.json"
+    tok_file = manifest.tokenizer_dir / "tokenizer_config.json"
     if tok_file.is_file():
-        tok_config = json.loads(tok_file.read_text(encoding="utf-8"))
-    do_lower = manifest["tokenizer"].get("do_lower_case")
+        try:
+            tok_config = json.loads(tok_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"{tok_file}: not a readable tokenizer config: {exc}") from None
+        if not isinstance(tok_config, dict):
+            raise BenchError(f"{tok_file}: not a tokenizer config (top level is not a JSON object)")
+    do_lower = manifest.do_lower_case
     if do_lower is None:
         do_lower = tok_config.get("do_lower_case", True)
     dtypes = set(artifact.get("input_dtypes") or ["int64"])
@@ -157,7 +204,7 @@ def model_card(artifact: dict, results: dict, manifest: dict, root: Path, cand: 
         "name": folder_name(artifact["id"]), "format": "ort" if artifact["format"].startswith("ort") else "onnx",
         "width_mult": artifact["width_mult"], "depth_mult": artifact["depth_mult"],
         "precision": artifact["precision"], "bytes": artifact.get("bytes"),
-        "max_length": artifact.get("max_length") or manifest.get("max_length", 128),
+        "max_length": artifact.get("max_length") or manifest.max_length,
         "do_lower_case": bool(do_lower), "strip_accents": tok_config.get("strip_accents"),
         "tokenize_chinese_chars": tok_config.get("tokenize_chinese_chars", True),
         "inputs": artifact.get("input_names"), "input_dtype": "int32" if dtypes == {"int32"} else "int64",
@@ -171,36 +218,82 @@ def model_card(artifact: dict, results: dict, manifest: dict, root: Path, cand: 
     return card
 
 
+#: An assets folder name: what ``folder_name`` makes of an export id (``w0.5_d0.5_ort-int8``), nothing that
+#: could climb out of ``models/`` or hide (``..``, ``.x``, ``a/b``).
+_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def output_size(path: Path) -> int:
+    """The number of logits the model file outputs (its graph's last output dimension), read by ONNX Runtime."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    try:
+        outputs = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).get_outputs()
+    except Exception as exc:  # ORT raises its own exception types for a broken or foreign file
+        raise BenchError(f"{path.name}: ONNX Runtime cannot load it: {str(exc).splitlines()[0][:200]}") from None
+    logits = next((o for o in outputs if o.name == "logits"), outputs[0] if outputs else None)
+    size = logits.shape[-1] if logits is not None and logits.shape else None
+    if not isinstance(size, int):
+        raise BenchError(f"{path.name}: cannot read the number of outputs from the graph (shape "
+                         f"{None if logits is None else logits.shape})")
+    return size
+
+
 def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool = False) -> Path:
-    """Copy the model, vocab, labels and card into ``app_dir``'s assets (atomically, one folder)."""
+    """Copy the model, vocab, labels and card into ``app_dir``'s assets (atomically, one folder).
+
+    Nothing is written until everything is checked: the file is the one the export manifest lists (inside
+    the manifest's folder, the results' path is not trusted), its SHA-256 matches both the manifest and
+    the results, and the graph has one output per label. The copy is hashed again, so what lands in the
+    app is what was checked.
+    """
     artifact = cand.artifact
+    art_id = artifact["id"]
     if artifact["format"] not in APP_FORMATS:
-        raise BenchError(f"{artifact['id']}: the app runs ONNX Runtime; {artifact['format']} cannot be installed")
+        raise BenchError(f"{art_id}: the app runs ONNX Runtime; {artifact['format']} cannot be installed")
     if not (app_dir / "app" / "src" / "main").is_dir():
         raise BenchError(f"{app_dir}: not the Android demo (no app/src/main); pass the android_demo folder")
-    manifest, root = _manifest_for(results)
-    if manifest.get("is_regression") or not manifest.get("label_names"):
+    name = folder_name(art_id)
+    if not _FOLDER.fullmatch(name):
+        raise BenchError(f"{art_id}: not a usable assets folder name ({name!r}); the artifact id is malformed")
+    manifest = read_manifest(results["manifest"], verify_files=False, include_failed=True)
+    listed = next((a for a in manifest.artifacts if a.id == art_id), None)
+    if listed is None:
+        raise BenchError(f"{art_id}: not a usable artifact of {manifest.path} (named in the results)")
+    if manifest.is_regression or not manifest.label_names:
         raise BenchError("the demo app shows class labels; this export is a regression model")
-    vocab_rel = (manifest.get("tokenizer") or {}).get("vocab")
-    if not vocab_rel or not (root / vocab_rel).is_file():
+    if manifest.vocab is None or not manifest.vocab.is_file():
         raise BenchError("the app's tokenizer is WordPiece and needs vocab.txt; this export's tokenizer has none")
-    source = Path(artifact["path"])
-    if not source.is_file():
-        raise BenchError(f"{artifact['id']}: {source} does not exist any more")
-    if artifact.get("sha256") and sha256_path(source) != artifact["sha256"]:
-        raise BenchError(f"{artifact['id']}: {source} changed since it was benchmarked (sha256 mismatch)")
+    expected = artifact.get("sha256") or ""
+    if not expected or not listed.sha256:
+        raise BenchError(f"{art_id}: no sha256 recorded ({'results' if not expected else 'manifest'}): "
+                         f"refusing to install a file that cannot be checked")
+    if expected != listed.sha256:
+        raise BenchError(f"{art_id}: the results and {manifest.path} disagree on its sha256: re-run device_bench")
+    if not listed.path.is_file():
+        raise BenchError(f"{art_id}: {listed.path} is not a file")
     model_file = "model.ort" if artifact["format"].startswith("ort") else "model.onnx"
     models = app_dir / ASSETS
-    target = models / folder_name(artifact["id"])
+    target = models / name
     with atomic_dir(target) as tmp:
-        shutil.copyfile(source, tmp / model_file)
-        shutil.copyfile(root / vocab_rel, tmp / "vocab.txt")
-        (tmp / "labels.json").write_text(json.dumps(list(manifest["label_names"])) + "\n", encoding="utf-8")
-        card = model_card(artifact, results, manifest, root, cand, model_file)
+        shutil.copyfile(listed.path, tmp / model_file)
+        if sha256_path(tmp / model_file) != expected:
+            raise BenchError(f"{art_id}: {listed.path} changed since it was exported and benchmarked "
+                             f"(sha256 mismatch); nothing installed")
+        outputs = output_size(tmp / model_file)
+        if outputs != len(manifest.label_names):
+            raise BenchError(f"{art_id}: the model has {outputs} outputs but the export lists "
+                             f"{len(manifest.label_names)} labels {manifest.label_names}; nothing installed")
+        shutil.copyfile(manifest.vocab, tmp / "vocab.txt")
+        (tmp / "labels.json").write_text(json.dumps(list(manifest.label_names)) + "\n", encoding="utf-8")
+        card = model_card(artifact, results, manifest, cand, model_file)
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     if replace_others:
         for other in models.iterdir():
-            if other.is_dir() and other != target and not other.name.startswith("."):
+            if other.is_dir() and not other.is_symlink() and other != target and not other.name.startswith("."):
                 shutil.rmtree(other)
     return target
 
@@ -209,34 +302,54 @@ def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m device_bench.pick", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="python -m device_bench.pick", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", type=Path, help="device_bench results.json (default: the newest under out/, runs/)")
-    p.add_argument("--max-latency-ms", type=float, help="p50 latency budget in ms")
-    p.add_argument("--max-mb", type=float, help="file size budget in MB (10^6 bytes)")
-    p.add_argument("--min-metric", type=float, help="lowest acceptable dev metric, as a fraction (0.9 = 90%%)")
+    p.add_argument("--max-latency-ms", type=float_in(0, low_open=True), help="p50 latency budget in ms (> 0)")
+    p.add_argument("--max-mb", type=float_in(0, low_open=True), help="file size budget in MB (10^6 bytes, > 0)")
+    p.add_argument("--min-metric", type=float_in(0, 1),
+                   help="lowest acceptable dev metric, as a fraction (0.9 = 90%%)")
     p.add_argument("--runtime", help="judge latency on this runtime (default: each file's own), e.g. "
                                      "onnxruntime-mobile or android-onnxruntime")
-    p.add_argument("--threads", type=int, default=1, help="latency at this thread count (default 1)")
-    p.add_argument("--seq-len", type=int, help="latency at this sequence length (default: the longest measured)")
+    p.add_argument("--threads", type=int_in(1, 1024), default=1, help="latency at this thread count (default 1)")
+    p.add_argument("--seq-len", type=int_in(1), help="latency at this sequence length (default: the longest measured)")
     p.add_argument("--install-into", type=Path, metavar="ANDROID_DEMO",
                    help="copy the pick into ANDROID_DEMO/app/src/main/assets/models/<name>/")
     p.add_argument("--replace", action="store_true", help="with --install-into: remove the other bundled models")
     return p
 
 
+def _check_measured(results: dict, runtime: str | None, seq_len: int | None) -> None:
+    """A --runtime or --seq-len the results never measured is a typo to report, not a reason on every row."""
+    rows = [r for r in results["rows"] if r["status"] == "ok"]
+    runtimes_seen = sorted({r["runtime"] for r in rows})
+    if runtime is not None and runtime not in runtimes_seen:
+        raise BenchError(f"--runtime {runtime}: no latency measured on it in the results (measured: "
+                         f"{', '.join(runtimes_seen) or 'none'})")
+    lengths = sorted({r["seq_len"] for r in rows})
+    if seq_len is not None and seq_len not in lengths:
+        raise BenchError(f"--seq-len {seq_len}: no latency measured at that length in the results (measured: "
+                         f"{', '.join(map(str, lengths)) or 'none'})")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        if args.min_metric is not None and not 0.0 <= args.min_metric <= 1.0:
-            raise BenchError(f"--min-metric is a fraction in [0, 1] (0.9 for 90%), got {args.min_metric}")
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a bad option (one line already printed) or --help: an exit code, as documented
+        return int(exc.code or 0)
+    try:
         path = args.results or find_results()
         results = load_results(path)
+        _check_measured(results, args.runtime, args.seq_len)
         cands = candidates(results, max_latency_ms=args.max_latency_ms, max_mb=args.max_mb,
                            min_metric=args.min_metric, runtime=args.runtime, threads=args.threads,
                            seq_len=args.seq_len, app_only=args.install_into is not None)
         chosen = best(cands)
         print(f"results: {path}")
+        dev = results.get("dev") or {}
+        if dev.get("sampling"):
+            print(f"note: metrics are over a sample of {dev.get('examples')} of {dev.get('total_examples')} dev "
+                  f"examples ({dev['sampling']}), not the whole dev set")
         if chosen is None:
             print(explain_none(cands))
             return 1
@@ -251,6 +364,15 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"device_bench.pick: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the app folder is read-only or the disk is full: nothing was swapped in
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"device_bench.pick: error: {where}{exc.strerror or exc}; nothing installed", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        command = shlex.join(["python", "-m", "device_bench.pick", *(sys.argv[1:] if argv is None else argv)])
+        print(f"device_bench.pick: interrupted; nothing was half-installed (the model folder is swapped in whole). "
+              f"Re-run with: {command}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -149,8 +149,11 @@ def markdown(results: dict) -> str:
         out.append(f"- {st['seq_note']}")
     dev = results.get("dev")
     if dev:
-        out.append(f"- accuracy: {metric} (×100) over {dev['examples']} dev examples of `{dev['path']}`, each file "
-                   f"in its own runtime")
+        over = f"{dev['examples']} dev examples"
+        if dev.get("sampling"):  # --accuracy-limit: say so, next to every number it produced
+            over = (f"a SAMPLE of {dev['examples']} of the {dev.get('total_examples')} dev examples "
+                    f"({dev['sampling']}; --accuracy-limit)")
+        out.append(f"- accuracy: {metric} (×100) over {over} of `{dev['path']}`, each file in its own runtime")
     else:
         out.append(f"- accuracy: not run: {results.get('dev_reason')}")
     teacher = results["teacher_metric"]

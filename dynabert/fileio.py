@@ -128,3 +128,27 @@ def sha256_path(path: str | Path) -> str:
         if is_dir:
             digest.update(b"\0")
     return digest.hexdigest()
+
+
+class PathEscapeError(ValueError):
+    """A path read from an untrusted file (manifest, results) points outside the folder it belongs to."""
+
+
+def resolve_inside(root: str | Path, relative: str) -> Path:
+    """``root / relative`` resolved (symlinks followed); :class:`PathEscapeError` unless it stays in ``root``.
+
+    Manifests and results files may come from someone else: an entry like ``../../etc/passwd``, an absolute
+    path or a symlink pointing out of the folder must not make a stage read or copy a file elsewhere.
+    """
+    if not isinstance(relative, str) or not relative.strip():
+        raise PathEscapeError(f"expected a relative path, got {relative!r}")
+    if Path(relative).is_absolute():
+        raise PathEscapeError(f"{relative!r} is an absolute path; only paths inside {root} are accepted")
+    base = Path(root).resolve()
+    try:
+        path = (base / relative).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a NUL byte; a symlink loop (RuntimeError before 3.13)
+        raise PathEscapeError(f"{relative!r} cannot be resolved: {exc}") from None
+    if not path.is_relative_to(base):
+        raise PathEscapeError(f"{relative!r} points outside {base}")
+    return path
