@@ -39,6 +39,7 @@ class DevSet:
     fingerprint: str  # SHA-256 of the tokenized inputs and labels: the accuracy cache key
     total: int = 0  # examples in the whole dev set (``examples`` < ``total`` for an --accuracy-limit sample)
     sampling: str | None = None  # how the sample was drawn; None: the whole dev set
+    pair: bool = False  # the examples are sentence pairs (the app then shows two text fields)
 
     @property
     def lengths(self) -> list[int]:
@@ -158,7 +159,7 @@ def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: 
     labels = np.asarray([ex.label for ex in examples], dtype=np.float64 if spec.is_regression else np.int64)
     digest.update(labels.tobytes())
     return DevSet(spec, spec.main_metric, examples[0].source.rsplit(":", 1)[0], len(examples), labels,
-                  features, digest.hexdigest(), total=total, sampling=sampling)
+                  features, digest.hexdigest(), total=total, sampling=sampling, pair=pairs is not None)
 
 
 def batches_for(artifact: Artifact, runtime: str, dev: DevSet) -> list[list[int]]:

@@ -211,11 +211,33 @@ def model_card(artifact: dict, results: dict, manifest: Manifest, cand: Candidat
         "output": "logits", "pad_to_max_length": False, "model_file": model_file, "task": results.get("task"),
         "source": {"artifact": artifact["id"], "sha256": artifact.get("sha256"), "manifest": results["manifest"]},
     }
+    card.update(task_shape(results, manifest))
     if cand.metric is not None:
         card["metric"] = {"name": results.get("metric_name", "metric"), "value": round(cand.metric, 6)}
     if cand.p50_ms is not None:
         card["desktop_p50_ms"] = {"value": round(cand.p50_ms, 4), "runtime": cand.runtime}
     return card
+
+
+def task_shape(results: dict, manifest: Manifest) -> dict:
+    """The card's ``pair`` / ``regression`` / ``score_range``: what the app's screen adapts to.
+
+    A GLUE task says it itself (and STS-B's 0-5 scale); for a custom task, pairs are read off the dev set
+    device_bench evaluated (``results["dev"]["pair"]``).
+    """
+    from .accuracy import task_spec
+
+    spec = task_spec(manifest)
+    dev = results.get("dev") if isinstance(results.get("dev"), dict) else {}
+    shape = {"pair": bool(spec.is_pair or dev.get("pair") is True), "regression": bool(manifest.is_regression)}
+    if manifest.is_regression and spec.label_range is not None:
+        shape["score_range"] = [float(spec.label_range[0]), float(spec.label_range[1])]
+    return shape
+
+
+def card_labels(manifest: Manifest) -> list[str]:
+    """labels.json: one name per model output; a regression model's one output is its score."""
+    return ["score"] if manifest.is_regression else list(manifest.label_names or [])
 
 
 #: An assets folder name: what ``folder_name`` makes of an export id (``w0.5_d0.5_ort-int8``), nothing that
@@ -263,8 +285,10 @@ def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool 
     listed = next((a for a in manifest.artifacts if a.id == art_id), None)
     if listed is None:
         raise BenchError(f"{art_id}: not a usable artifact of {manifest.path} (named in the results)")
-    if manifest.is_regression or not manifest.label_names:
-        raise BenchError("the demo app shows class labels; this export is a regression model")
+    labels = card_labels(manifest)
+    if not labels:
+        raise BenchError(f"{manifest.path}: a classifier export with no label_names: the app cannot name its "
+                         "classes")
     if manifest.vocab is None or not manifest.vocab.is_file():
         raise BenchError("the app's tokenizer is WordPiece and needs vocab.txt; this export's tokenizer has none")
     expected = artifact.get("sha256") or ""
@@ -284,11 +308,12 @@ def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool 
             raise BenchError(f"{art_id}: {listed.path} changed since it was exported and benchmarked "
                              f"(sha256 mismatch); nothing installed")
         outputs = output_size(tmp / model_file)
-        if outputs != len(manifest.label_names):
-            raise BenchError(f"{art_id}: the model has {outputs} outputs but the export lists "
-                             f"{len(manifest.label_names)} labels {manifest.label_names}; nothing installed")
+        if outputs != len(labels):
+            what = ("a regression model has one" if manifest.is_regression
+                    else f"the export lists {len(labels)} labels {labels}")
+            raise BenchError(f"{art_id}: the model has {outputs} outputs but {what}; nothing installed")
         shutil.copyfile(manifest.vocab, tmp / "vocab.txt")
-        (tmp / "labels.json").write_text(json.dumps(list(manifest.label_names)) + "\n", encoding="utf-8")
+        (tmp / "labels.json").write_text(json.dumps(labels) + "\n", encoding="utf-8")
         card = model_card(artifact, results, manifest, cand, model_file)
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     if replace_others:
