@@ -102,6 +102,28 @@ def remove_stale_temps(root: str | Path) -> list[Path]:
     return removed
 
 
+def inside(folder: str | Path, path: str | Path) -> bool:
+    """Whether ``path`` (symlinks and ``..`` resolved) lies inside ``folder``: the test every path read from
+    an untrusted file (checkpoint metadata, a manifest, a results file) passes before it is opened."""
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+    return True
+
+
+def resolve_inside(folder: str | Path, relative: object, what: str) -> Path:
+    """``folder / relative``, resolved, if it stays inside ``folder``; else ``ValueError`` naming ``what``.
+
+    Absolute paths and ones that climb out with ``..`` or through a symlink are refused.
+    """
+    if not isinstance(relative, str) or not relative.strip():
+        raise ValueError(f"{what} must be a non-empty relative path, got {relative!r}")
+    if Path(relative).is_absolute() or not inside(folder, Path(folder) / relative):
+        raise ValueError(f"{what} {relative!r} points outside {folder}")
+    return (Path(folder) / relative).resolve()
+
+
 def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
