@@ -14,7 +14,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from dynabert.adaptive import AdaptiveModel
+from dynabert.adaptive import SUPPORTED_MODEL_TYPES, AdaptiveModel
 from dynabert.arch import DEPTH_MULTS, WIDTH_MULTS
 from dynabert.backbone import WeightsError, load_classifier_weights
 from dynabert.fileio import atomic_dir, inside
@@ -181,6 +181,23 @@ def _check_tokenizer_files(path: Path) -> None:
                                       "folder; tokenizer files must be inside it")
 
 
+def _check_config(path: Path) -> None:
+    """``config.json`` present, an object, of a supported model type: transformers' own errors for these are
+    a type error from deep inside, or a list of every model type it knows."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{path}: missing config.json")
+    try:
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{config_file}: corrupt model config: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_file}: the model config must be a JSON object")
+    if config.get("model_type") not in SUPPORTED_MODEL_TYPES:
+        raise CheckpointError(f"{config_file}: model_type {config.get('model_type')!r} is not supported "
+                              f"(dynabert-edge handles {', '.join(SUPPORTED_MODEL_TYPES)})")
+
+
 def load_checkpoint(path: str | Path, require_rewired: bool = False) -> tuple[AdaptiveModel, object, CheckpointMeta]:
     """Load a checkpoint as ``(AdaptiveModel, tokenizer, meta)``; refuse foreign, corrupt or incomplete files."""
     path = Path(path)
@@ -193,6 +210,7 @@ def load_checkpoint(path: str | Path, require_rewired: bool = False) -> tuple[Ad
     weights = path / "model.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{path}: missing model.safetensors")
+    _check_config(path)
     _check_tokenizer_files(path)
     try:
         # use_safetensors: never fall back to a pickled pytorch_model.bin someone put next to it.
