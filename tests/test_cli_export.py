@@ -363,14 +363,11 @@ def test_ctrl_c_mid_export_prints_the_resume_hint_and_leaves_nothing_partial(ckp
     proc = subprocess.Popen([sys.executable, "-m", "export.all", *args], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 300
+    subnet = out / "w0.25_d0.5"
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:  # hf/ is listed: the worker has started on the ONNX chain
-                if json.loads((out / "manifest.json").read_text())["artifacts"]:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.05)
+        # A worker's scratch folder exists: it is mid-chain, with half-made files under temporary names.
+        while time.monotonic() < deadline and proc.poll() is None and not any(subnet.glob(".scratch.*.tmp")):
+            time.sleep(0.02)
         assert proc.poll() is None, "the export finished before it could be interrupted"
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -386,7 +383,6 @@ def test_ctrl_c_mid_export_prints_the_resume_hint_and_leaves_nothing_partial(ckp
     for art in listed:
         assert sha256_path(out / art["path"]) == art["sha256"]
     # Every artifact on disk is one the manifest vouches for: nothing half-made sits under a final name.
-    subnet = out / "w0.25_d0.5"
     on_disk = {f"w0.25_d0.5/{p.name}" for p in subnet.iterdir() if not p.name.endswith(".config")}
     assert on_disk <= listed_paths, on_disk - listed_paths
 
@@ -398,6 +394,22 @@ def test_ctrl_c_mid_export_prints_the_resume_hint_and_leaves_nothing_partial(ckp
     first = next(a for a in listed if a["id"] == "w0.25_d0.5/hf")
     again = next(a for a in manifest["artifacts"] if a["id"] == "w0.25_d0.5/hf")
     assert again["export_seconds"] == first["export_seconds"]  # resumed, not redone
+
+
+def test_workers_leave_ctrl_c_to_the_main_process_which_stops_them():
+    from export.workers import make_pool, stop_pool
+
+    pool = make_pool(1, 1)
+    try:
+        pid = pool.submit(os.getpid).result(timeout=120)
+        os.kill(pid, signal.SIGINT)  # what a terminal's Ctrl-C sends to every process of the group
+        time.sleep(0.5)
+        assert pool.submit(os.getpid).result(timeout=60) == pid, "the worker died of Ctrl-C"
+        processes = list(pool._processes.values())
+        stop_pool(pool)
+        assert processes and not any(p.is_alive() for p in processes)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def test_previous_manifest_paths_that_leave_the_folder_are_never_trusted(tmp_path):
