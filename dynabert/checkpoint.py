@@ -15,7 +15,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from dynabert.adaptive import SUPPORTED_MODEL_TYPES, AdaptiveModel
-from dynabert.arch import DEPTH_MULTS, WIDTH_MULTS
+from dynabert.arch import DEPTH_MULTS, WIDTH_MULTS, subnet_name
 from dynabert.backbone import WeightsError, load_classifier_weights
 from dynabert.fileio import atomic_dir, inside
 
@@ -99,7 +99,8 @@ def _check_mults(value: object) -> str | None:
     bad = [x for x in value if not _is_number(x) or not 0 < x <= 1]
     if bad:
         return f"must hold numbers in (0, 1], got {bad[0]!r}"
-    if len(set(value)) != len(value):
+    # Distinct as folder names too (subnet_name formats with :g): 0.25 and 0.2500001 would share w0.25_d1.
+    if len({subnet_name(x, 1.0) for x in value}) != len(value):
         return f"has duplicates: {value}"
     return None
 

@@ -172,6 +172,7 @@ def _drop(key):
     (_set("width_mults", [1.0, math.nan]), "'width_mults'"),
     (_set("width_mults", [1.0, True]), "'width_mults'"),
     (_set("depth_mults", [0.5, 0.5]), "'depth_mults'"),
+    (_set("depth_mults", [0.5, 0.5000001]), "'depth_mults'"),  # one folder name, w1_d0.5, for both
     (_set("depth_mults", None), "'depth_mults'"),
     (_set("label_names", 2), "'label_names'"),
     (_set("label_names", ["positive"]), "'label_names'"),
@@ -296,6 +297,15 @@ def test_empty_selection_never_writes_a_complete_manifest(ckpt, tmp_path):
     proc = _cli("--ckpt", str(ckpt), "--out", str(tmp_path / "out"), *NARROW[4:], "--widths", ",")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_an_os_error_mid_run_is_one_line_with_the_resume_hint(ckpt, tmp_path, capsys, monkeypatch):
+    def disk_full(*_):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "manifest.json"))
+
+    monkeypatch.setattr(export_all, "_prepare", disk_full)
+    _one_line_error(capsys, ["--ckpt", str(ckpt), "--out", str(tmp_path / "out"), *NARROW],
+                    "manifest.json: No space left on device; fix that and run the same command again to resume")
 
 
 def test_help_explains_and_exits_0(capsys):
