@@ -83,7 +83,7 @@ def read_meta(path: str | Path) -> CheckpointMeta:
                               "not an object)")
     if record.get("format") != FORMAT:
         raise CheckpointError(f"{meta_file}: not a dynabert-edge checkpoint (format is {record.get('format')!r})")
-    if record.get("version") != FORMAT_VERSION:
+    if record.get("version") != FORMAT_VERSION or isinstance(record.get("version"), bool):  # true == 1
         raise CheckpointError(f"{meta_file}: checkpoint version {record.get('version')} is not supported "
                               f"(this dynabert-edge reads version {FORMAT_VERSION})")
     return _meta_from_record(record, meta_file)

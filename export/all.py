@@ -16,6 +16,7 @@ import concurrent.futures as cf
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import tempfile
 import time
@@ -182,12 +183,17 @@ class _Setup:
 def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     """Load and check everything a run needs before writing anything; user errors raise ExportError."""
     from dynabert.checkpoint import CheckpointError, load_checkpoint
+    from dynabert.fileio import inside
 
     from .inputs import load_calibration, load_inputs, model_input_names, resolve_data
 
     ckpt = Path(args.ckpt).expanduser().resolve()
     root = Path(args.out).expanduser().resolve() if args.out else Path("out/export", ckpt.name).resolve()
     _check_out(root)  # before the slow loading: a folder that cannot be written fails in a second
+    if inside(ckpt, root):
+        # The exported files would change the checkpoint's checksum, an input of every artifact: nothing
+        # would ever resume, and the checkpoint would no longer be what was trained.
+        raise ExportError(f"--out {root} is inside the checkpoint {ckpt}; give a folder outside it")
     try:
         model, tokenizer, meta = load_checkpoint(ckpt, require_rewired=True)
     except CheckpointError as exc:
@@ -216,6 +222,9 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
                   max_length, source.where, inputs, approx_inputs, calibration, root)
 
 
+_PROBE = "write-test"
+
+
 def _check_out(root: Path) -> None:
     """Refuse an output folder that is a file, lies under a file, or cannot be written, writing nothing."""
     existing = next(p for p in (root, *root.parents) if p.exists() or p.is_symlink())
@@ -223,7 +232,7 @@ def _check_out(root: Path) -> None:
         where = "is a file" if existing == root else f"lies under {existing}, which is a file"
         raise ExportError(f"--out {root} {where}; give a folder")
     try:  # the one sure test (read-only mounts, ACLs, root's bypass of mode bits): create a file and remove it
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=existing)
+        fd, probe = tempfile.mkstemp(prefix=f".{_PROBE}.", suffix=".tmp", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -298,18 +307,34 @@ def _reference(s: _Setup, inputs, w: float, d: float):
 
 def _export(args: argparse.Namespace) -> int:
     formats, notes = resolve_formats(args.formats)
-    from dynabert.fileio import remove_stale_temps
-
     t0 = time.perf_counter()
     s = _prepare(args, formats)
     s.root.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(s.root)
+    _remove_temps(s.root)
     try:
         return _run(args, s, formats, notes, t0)
     except KeyboardInterrupt:
         # The workers are stopped by now; what they had half-written is under temporary names, never trusted.
-        remove_stale_temps(s.root)
+        _remove_temps(s.root)
         raise
+
+
+#: The folders export.all writes into: sub-models are named by dynabert.arch.subnet_name (w0.25_d0.5).
+_SUBNET_DIR = re.compile(r"w[0-9.e+-]+_d[0-9.e+-]+")
+
+
+def _remove_temps(root: Path) -> None:
+    """Remove what an interrupted run left under temporary names, only where export.all writes: ``--out``
+    may be a folder that holds other programs' files (a home directory), and their ``.x.tmp`` are theirs."""
+    from dynabert.fileio import remove_stale_temps
+
+    from .manifest import MANIFEST_NAME
+    from .ort_format import CONFIG_NAME
+
+    remove_stale_temps(root, recursive=False, finals=["tokenizer", MANIFEST_NAME, CONFIG_NAME, _PROBE])
+    for folder in root.iterdir():
+        if folder.is_dir() and not folder.is_symlink() and _SUBNET_DIR.fullmatch(folder.name):
+            remove_stale_temps(folder, recursive=False)
 
 
 def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[str], t0: float) -> int:

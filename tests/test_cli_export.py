@@ -338,6 +338,25 @@ def test_output_whose_parts_are_the_wrong_kind(ckpt, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
 
 
+def test_output_inside_the_checkpoint_is_refused(ckpt, capsys):
+    before = sorted(p.name for p in ckpt.iterdir())
+    for out in (ckpt, ckpt / "export"):
+        _one_line_error(capsys, ["--ckpt", str(ckpt), "--out", str(out), *NARROW], "is inside the checkpoint")
+    assert sorted(p.name for p in ckpt.iterdir()) == before
+
+
+def test_stale_temps_are_removed_only_where_export_writes(tmp_path):
+    (tmp_path / "w0.25_d0.5" / ".scratch.abc.tmp").mkdir(parents=True)
+    (tmp_path / ".manifest.json.x.tmp").write_text("half")
+    (tmp_path / ".vim.swp.tmp").write_text("someone else's")  # --out may be a folder with other files
+    (tmp_path / "notes" / ".draft.tmp").parent.mkdir()
+    (tmp_path / "notes" / ".draft.tmp").write_text("someone else's")
+    export_all._remove_temps(tmp_path)
+    assert not (tmp_path / "w0.25_d0.5" / ".scratch.abc.tmp").exists()
+    assert not (tmp_path / ".manifest.json.x.tmp").exists()
+    assert (tmp_path / "notes" / ".draft.tmp").exists() and (tmp_path / ".vim.swp.tmp").exists()
+
+
 @pytest.fixture
 def read_only_dir(tmp_path):
     """A folder nobody can write into: mode bits for a normal user; a read-only mount for root (whom mode
