@@ -109,7 +109,9 @@ def load(path: Path) -> dict | None:
     data["artifacts"] = [a for a in data["artifacts"] if trusted_artifact(a)]
     if not isinstance(data.get("subnets"), list):
         data["subnets"] = []
-    data["subnets"] = [x for x in data["subnets"] if isinstance(x, dict) and isinstance(x.get("name"), str)]
+    # Carried into the next manifest as they are, so held to what export writes: the folder is the name.
+    data["subnets"] = [x for x in data["subnets"] if isinstance(x, dict) and _plain_name(x.get("name"))
+                       and x.get("dir") == x["name"]]
     return data
 
 
@@ -124,10 +126,15 @@ def trusted_artifact(art: object) -> bool:
     subnet, fmt = art.get("subnet"), art.get("format")
     if not isinstance(subnet, str) or fmt not in FORMATS or art.get("id") != f"{subnet}/{fmt}":
         return False
-    if "/" in subnet or "\\" in subnet or subnet in ("", ".", ".."):
+    if not _plain_name(subnet):
         return False
     return art.get("path") == f"{subnet}/{FORMATS[fmt].filename.rstrip('/')}" and art.get("status") in (
         *USABLE, "failed") and (art.get("sha256") is None or isinstance(art.get("sha256"), str))
+
+
+def _plain_name(name: object) -> bool:
+    """A folder name that stays where it is put: no separators, not ``.``/``..``."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
 
 
 def artifacts_by_id(manifest: dict | None) -> dict[str, dict]:

@@ -456,6 +456,10 @@ def test_previous_manifest_paths_that_leave_the_folder_are_never_trusted(tmp_pat
     path.write_text(json.dumps({"schema_version": M.SCHEMA_VERSION, "artifacts": [good, *evil], "subnets": 3}))
     loaded = M.load(path)
     assert loaded["artifacts"] == [good] and loaded["subnets"] == []
+    subnets = [{"name": "w1_d1", "dir": "w1_d1"}, {"name": "w1_d1", "dir": "../../etc"}, {"name": "..", "dir": ".."},
+               {"name": None}]
+    path.write_text(json.dumps({"schema_version": M.SCHEMA_VERSION, "artifacts": [], "subnets": subnets}))
+    assert M.load(path)["subnets"] == subnets[:1]
     assert list(M.artifacts_by_id(loaded)) == ["w1_d1/onnx"]
 
 
