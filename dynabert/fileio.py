@@ -119,18 +119,6 @@ def inside(folder: str | Path, path: str | Path) -> bool:
     return True
 
 
-def resolve_inside(folder: str | Path, relative: object, what: str) -> Path:
-    """``folder / relative``, resolved, if it stays inside ``folder``; else ``ValueError`` naming ``what``.
-
-    Absolute paths and ones that climb out with ``..`` or through a symlink are refused.
-    """
-    if not isinstance(relative, str) or not relative.strip():
-        raise ValueError(f"{what} must be a non-empty relative path, got {relative!r}")
-    if Path(relative).is_absolute() or not inside(folder, Path(folder) / relative):
-        raise ValueError(f"{what} {relative!r} points outside {folder}")
-    return (Path(folder) / relative).resolve()
-
-
 def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -163,21 +151,23 @@ class PathEscapeError(ValueError):
     """A path read from an untrusted file (manifest, results) points outside the folder it belongs to."""
 
 
-def resolve_inside(root: str | Path, relative: str) -> Path:
+def resolve_inside(root: str | Path, relative: object, what: str | None = None) -> Path:
     """``root / relative`` resolved (symlinks followed); :class:`PathEscapeError` unless it stays in ``root``.
 
-    Manifests and results files may come from someone else: an entry like ``../../etc/passwd``, an absolute
-    path or a symlink pointing out of the folder must not make a stage read or copy a file elsewhere.
+    Manifests, results files and checkpoint metadata may come from someone else: an entry like
+    ``../../etc/passwd``, an absolute path or a symlink pointing out of the folder must not make a stage
+    read or copy a file elsewhere. ``what`` (e.g. ``"dynabert.json: extra.data_dir"``) starts the message.
     """
+    prefix = f"{what} " if what else ""
     if not isinstance(relative, str) or not relative.strip():
-        raise PathEscapeError(f"expected a relative path, got {relative!r}")
+        raise PathEscapeError(f"{prefix}must be a non-empty relative path, got {relative!r}")
     if Path(relative).is_absolute():
-        raise PathEscapeError(f"{relative!r} is an absolute path; only paths inside {root} are accepted")
+        raise PathEscapeError(f"{prefix}{relative!r} is an absolute path; only paths inside {root} are accepted")
     base = Path(root).resolve()
     try:
         path = (base / relative).resolve()
     except (OSError, RuntimeError, ValueError) as exc:  # a NUL byte; a symlink loop (RuntimeError before 3.13)
-        raise PathEscapeError(f"{relative!r} cannot be resolved: {exc}") from None
+        raise PathEscapeError(f"{prefix}{relative!r} cannot be resolved: {exc}") from None
     if not path.is_relative_to(base):
-        raise PathEscapeError(f"{relative!r} points outside {base}")
+        raise PathEscapeError(f"{prefix}{relative!r} points outside {base}")
     return path
