@@ -232,7 +232,7 @@ def _export(args: argparse.Namespace) -> int:
 
     from . import manifest as M
     from .formats import tool_versions
-    from .huggingface import write_hf, write_tokenizer_dir
+    from .huggingface import write_hf, write_loader_files, write_tokenizer_dir
     from .pipeline import SubnetJob, build_hf
     from .report import summary_table
     from .workers import make_pool, run_chain_task
@@ -306,6 +306,9 @@ def _export(args: argparse.Namespace) -> int:
             hf = build_hf(job, lambda p, w=w, d=d: write_hf(s.model, s.tokenizer, w, d, p, s.meta.label_names,
                                                             s.meta.task), _reload_stock)
             collect([hf])
+            if hf["status"] != "failed" and any(FORMATS[f].runtime == "onnxruntime" for f in formats):
+                # config + tokenizer beside model.onnx: optimum and transformers.pipeline load the folder as is.
+                write_loader_files(job.path("hf"), job.dir)
             sha_of = {"hf": hf["sha256"]} if hf["sha256"] else {}
             for chain in CHAINS:
                 chosen = [f for f in chain if f in formats]
