@@ -401,3 +401,48 @@ def test_report_in_headless_chromium(tmp_path):
         assert all(u.startswith(("file:", "data:")) for u in requests), requests
     finally:
         cdp.close()
+
+
+# ---------------------------------------------------------------------------------------------- real tiny export
+
+
+def test_real_bench_pick_table_report_and_commands(bench, tmp_path, capsys):  # noqa: F811
+    import html
+    import re
+    import shlex
+
+    from device_bench import pick
+    from device_bench.adb import folder_name
+    from device_bench.pick_table import build, pick_command
+
+    results, out = bench
+    md = (out / "table.md").read_text()
+    first = md.split("\n## ", 2)[1]
+    assert first.startswith("Pick table")
+    names = sorted({s["name"] for s in results["subnets"]})
+    assert sorted(line.split("|")[1].strip() for line in first.splitlines() if line.startswith("| w")) == names
+    assert (out / "grid.png").is_file()
+    page = (out / "report.html").read_text()
+    assert re.findall(r'<img src="([^"]{0,22})', page) and all(
+        s.startswith("data:image/png;base64,") for s in re.findall(r'<img src="([^"]{0,22})', page))
+    assert "<script src" not in page and "<link" not in page
+    pt = build(results)
+    shown = [html.unescape(c) for c in re.findall(r"<code>(python -m device_bench\.pick [^<]*)</code>", page)]
+    fronts = sorted(set(pt.latency_front) | set(pt.size_front))
+    assert fronts and shown
+    demo = tmp_path / "android_demo"
+    (demo / "app" / "src" / "main" / "assets").mkdir(parents=True)
+    for ident in fronts:
+        cmd = pick_command(pt, ident, shlex.quote(str(out / "results.json")))
+        if cmd is None:
+            continue
+        assert cmd in shown, "the report shows the command"
+        argv = shlex.split(cmd)[3:]
+        if "--install-into" in argv:
+            argv[argv.index("--install-into") + 1] = str(demo)
+        assert pick.main(argv) == 0, cmd
+        assert capsys.readouterr().out.splitlines()[1].startswith(f"best: {ident} "), cmd
+        if "--install-into" in argv:
+            card = json.loads((demo / "app/src/main/assets/models" / folder_name(ident) / "model_card.json")
+                              .read_text())
+            assert card["source"]["artifact"] == ident
