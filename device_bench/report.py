@@ -189,8 +189,8 @@ def _table_html(t, table_id: str) -> str:
         data = "".join(f' data-{k}="{html.escape(str(v))}"' for k, v in attrs.items() if k in _FILTERS)
         body.append(f"<tr{data}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in t.notes)
-    return (f"<style>{align}</style>{notes}<table id='{table_id}' class='sortable {table_id}'><thead><tr>{head}"
-            f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return (f"<style>{align}</style>{notes}<div class='wide'><table id='{table_id}' class='sortable {table_id}'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _filters_html(tables) -> str:
@@ -249,7 +249,7 @@ figure{display:inline-block;margin:0 1em 1em 0}img{max-width:100%}
 code{background:#f5f5f5;padding:1px 4px;font-size:12px;word-break:break-all}
 .fronts li{margin:.4em 0}.note{font-size:12px;color:#555;max-width:1100px}
 .filters{position:sticky;top:0;background:#fff;padding:.4em 0;z-index:2;font-size:13px}
-.filters select{margin-right:.8em}
+.filters select{margin-right:.8em}.wide{overflow-x:auto}
 """
 
 # Hand-written (a few lines) rather than a table library: the page must work offline, with nothing fetched.
