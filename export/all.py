@@ -381,7 +381,11 @@ def _bench(manifest_path: Path) -> None:
         return
     from device_bench.harness import run
 
-    run(manifest_path)
+    results = run(manifest_path)
+    if results:  # the pick table and headline ratios, as `python -m device_bench` prints them
+        from device_bench.table import summary
+
+        print(summary(results), end="")
 
 
 if __name__ == "__main__":
