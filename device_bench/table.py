@@ -12,6 +12,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import pick_table as P
 from .io import write_text
 
 CSV_COLUMNS = [
@@ -199,15 +200,16 @@ def _art(artifact_id: str | None) -> str:
     return "" if not artifact_id else artifact_id.split("/", 1)[-1]
 
 
-def pick_table(results: dict, pt=None) -> Table:
-    from . import pick_table as P
+def pick_table(results: dict, pt: P.PickTable | None = None) -> Table:
 
     pt = pt or P.build(results)
     seq = pt.seq_len
     header = ["sub-model", "width", "depth", f"{pt.metric_name} PyTorch", "best INT8", "smallest file", "MB",
               "MB deflate"] + [f"p50 ms {r}" for r in pt.runtimes] + ["× full fp32", "Pareto front"]
     t = Table("Pick table (one row per sub-model)", header, "lrrrrlrr" + "r" * len(pt.runtimes) + "rl")
-    t.notes = [f"p50 at 1 thread and seq {seq}, the sub-model's fastest file on each runtime (named in brackets); "
+    measured = (f"p50 at 1 thread and seq {seq}, the sub-model's fastest file on each runtime (named in brackets)"
+                if seq is not None else "no latency was measured")
+    t.notes = [f"{measured}; "
                f"× full fp32: that fastest file's speed-up over the full model's ONNX fp32 on onnxruntime-cpu; "
                f"smallest file: the smallest verified one; Pareto front: the sub-model has a file nothing else "
                f"beats on both {pt.metric_name} and latency (own runtime) or size; "
