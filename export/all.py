@@ -346,7 +346,7 @@ def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[st
 
     from . import manifest as M
     from .formats import tool_versions
-    from .huggingface import write_hf, write_tokenizer_dir
+    from .huggingface import write_hf, write_loader_files, write_tokenizer_dir
     from .pipeline import SubnetJob, build_hf
     from .report import summary_table
     from .workers import make_pool, run_chain_task, stop_pool
@@ -416,6 +416,9 @@ def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[st
             hf = build_hf(job, lambda p, w=w, d=d: write_hf(s.model, s.tokenizer, w, d, p, s.meta.label_names,
                                                             s.meta.task), _reload_stock)
             collect([hf])
+            if hf["status"] != "failed" and any(FORMATS[f].runtime == "onnxruntime" for f in formats):
+                # config + tokenizer beside model.onnx: optimum and transformers.pipeline load the folder as is.
+                write_loader_files(job.path("hf"), job.dir)
             sha_of = {"hf": hf["sha256"]} if hf["sha256"] else {}
             for chain in CHAINS:
                 chosen = [f for f in chain if f in formats]
@@ -493,7 +496,11 @@ def _bench(manifest_path: Path) -> None:
         return
     from device_bench.harness import run
 
-    run(manifest_path)
+    results = run(manifest_path)
+    if results:  # the pick table and headline ratios, as `python -m device_bench` prints them
+        from device_bench.table import summary
+
+        print(summary(results), end="")
 
 
 if __name__ == "__main__":
