@@ -3,9 +3,14 @@
 Reads the export manifest (and only the files it lists, plus the task's dev set), and writes into
 ``--out`` (default: ``<manifest folder>/bench``):
 
-  table.md, table.csv   one row per artifact x runtime x threads x sequence length (+ an accuracy/size table)
+  table.md              the pick table first (one row per sub-model: metric, size, p50 per runtime, Pareto
+                        marks; also printed at the end), then an accuracy/size row per artifact and a
+                        latency row per artifact x runtime x threads x sequence length
+  table.csv             the latency rows
   results.json          everything, including settings, machine and versions (what `pick` reads)
-  report.html           Pareto plots (accuracy vs p50 latency, accuracy vs size), PNGs beside it
+  report.html           self-contained (open it offline): the pick table and the `pick` command for each
+                        Pareto-front model, labelled Pareto plots per runtime, width x depth heat maps,
+                        sortable and filterable tables; the PNGs are also written beside it
 
 Runtimes: PyTorch (hf/), ONNX Runtime CPU (.onnx, 1 thread and all cores), ONNX Runtime with mobile-like
 settings (.ort, 1 and 2 threads; XNNPACK EP when the installed build has it), ExecuTorch + XNNPACK (.pte),
@@ -117,10 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device_bench: interrupted; no output file was left half-written. Re-run with: {command} "
               f"(accuracy and sizes measured so far are cached)", file=sys.stderr)
         return 130
-    from .table import headlines
+    from .table import summary
 
-    for line in headlines(results):
-        print(line)
+    print(summary(results), end="")
     return 0
 
 

@@ -7,7 +7,9 @@ Reads a device_bench ``results.json`` (default: the newest under ``out/`` or ``r
 when its p50 latency (its own runtime, or ``--runtime``; ``--threads``, ``--seq-len``) is at most
 ``--max-latency-ms``, its file is at most ``--max-mb`` (10^6 bytes, on disk) and its dev metric is at
 least ``--min-metric`` (a fraction, e.g. 0.9). The best is the highest metric, then the fastest, then
-the smallest. With no qualifying model it says which constraint ruled each out and exits 1.
+the smallest. It prints the pick, the runners-up and the constraint each better-ranked model missed
+(``--explain``: the whole ranking); with no qualifying model it says which constraint ruled each out
+and exits 1.
 
 ``--install-into DIR`` copies the pick into the Android demo's assets (``DIR/app/src/main/assets/models/
 <name>/``: the model as ``model.onnx``/``model.ort``, ``vocab.txt``, ``labels.json``, ``model_card.json``;
@@ -158,13 +160,45 @@ def candidates(results: dict, *, max_latency_ms: float | None = None, max_mb: fl
     return out
 
 
+def rank_key(c: Candidate) -> tuple:
+    """pick's order: highest metric first (an unmeasured one last), then the fastest, then the smallest."""
+    return (-(c.metric if c.metric is not None else float("-inf")),
+            c.p50_ms if c.p50_ms is not None else float("inf"), c.mb, c.artifact["id"])
+
+
 def best(cands: list[Candidate]) -> Candidate | None:
     ok = [c for c in cands if not c.why_not]
     if not ok:
         return None
-    # Highest metric first (an unmeasured one last), then the fastest, then the smallest.
-    return min(ok, key=lambda c: (-(c.metric if c.metric is not None else float("-inf")),
-                                  c.p50_ms if c.p50_ms is not None else float("inf"), c.mb))
+    return min(ok, key=rank_key)
+
+
+def explain(cands: list[Candidate], chosen: Candidate, results: dict, whole: bool = False,
+            runners_up: int = 3) -> list[str]:
+    """Why ``chosen``: the runners-up, and the constraint each better-ranked model missed.
+
+    Models ranked below the chosen one would lose even if they fitted, so by default they are only
+    counted; ``whole`` lists every candidate in pick's order with what (if anything) ruled it out.
+    """
+    ranked = sorted(cands, key=rank_key)
+    lines = [f"best: {_describe(chosen, results)}"]
+    fits = [c for c in ranked if not c.why_not and c is not chosen]
+    for c in fits[:runners_up]:
+        lines.append(f"  runner-up: {_describe(c, results)}")
+    if whole:
+        lines.append(f"ranking ({len(ranked)} candidates; highest {results.get('metric_name', 'metric')}, then "
+                     f"fastest, then smallest):")
+        for i, c in enumerate(ranked, 1):
+            mark = "chosen" if c is chosen else ("fits" if not c.why_not else "rejected: " + "; ".join(c.why_not))
+            lines.append(f"  {i:>3}. {_describe(c, results)} -- {mark}")
+        return lines
+    above = ranked[:ranked.index(chosen)]
+    for c in above:  # every model pick would have preferred: it missed a constraint
+        lines.append(f"  rejected: {_describe(c, results)} -- {'; '.join(c.why_not)}")
+    rest = len(ranked) - len(above) - 1 - min(len(fits), runners_up)
+    if rest > 0:
+        lines.append(f"  ({rest} more rank lower; --explain lists the whole ranking)")
+    return lines
 
 
 def explain_none(cands: list[Candidate]) -> str:
@@ -341,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--install-into", type=Path, metavar="ANDROID_DEMO",
                    help="copy the pick into ANDROID_DEMO/app/src/main/assets/models/<name>/")
     p.add_argument("--replace", action="store_true", help="with --install-into: remove the other bundled models")
+    p.add_argument("--explain", action="store_true",
+                   help="list every candidate in ranking order with the constraint each missed (by default: the "
+                        "runners-up and the better-ranked models that missed a constraint)")
     return p
 
 
@@ -378,11 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         if chosen is None:
             print(explain_none(cands))
             return 1
-        print(f"best: {_describe(chosen, results)}")
-        others = sorted((c for c in cands if not c.why_not and c is not chosen),
-                        key=lambda c: (-(c.metric or 0), c.p50_ms or float("inf")))[:4]
-        for c in others:
-            print(f"  also fits: {_describe(c, results)}")
+        print("\n".join(explain(cands, chosen, results, whole=args.explain)))
         if args.install_into is not None:
             target = install(chosen, results, args.install_into, args.replace)
             print(f"installed into {target} (rebuild the app)")

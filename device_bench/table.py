@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import pick_table as P
 from .io import write_text
 
 CSV_COLUMNS = [
@@ -132,6 +134,8 @@ def markdown(results: dict) -> str:
     st = results["settings"]
     metric = results["metric_name"]
     out = [f"# device_bench: {results['task']} — {len(results['artifacts'])} artifacts", ""]
+    first, *long_tables = tables(results)
+    out += [f"## {first.title}", ""] + first.markdown() + ["", "## How this was measured", ""]
     out.append(f"- manifest: `{results['manifest']}`; created {results['created']}; wall time "
                f"{results['wall_seconds']:.0f} s")
     out.append(f"- machine: {env['cpu']}, {env['cores']} cores, {env['platform']}; "
@@ -169,11 +173,70 @@ def markdown(results: dict) -> str:
     for s in results.get("skipped", []):
         out.append(f"- skipped {s['id']}: {s['reason']} ({'; '.join(s.get('errors') or [])})")
     out += ["", "## Headline ratios", ""] + [f"- {line}" for line in headlines(results)]
+    for t in long_tables:
+        out += ["", f"## {t.title}", ""] + t.markdown()
+    return "\n".join(out) + "\n"
 
-    out += ["", "## Accuracy and size (one row per artifact)", "",
-            f"| artifact | format | precision | {metric} | Δ PyTorch | Δ teacher | MB | MB deflate | params "
-            f"emb / enc / head (M) | accuracy runtime |",
-            "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+
+@dataclass
+class Table:
+    """One table, rendered as Markdown here and as a sortable, filterable HTML table by the report."""
+
+    title: str
+    header: list[str]
+    align: str  # one "l" or "r" per column
+    rows: list[list[str]] = field(default_factory=list)
+    #: per row, what the report's filters match on (runtime, precision, threads, seq)
+    attrs: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # lines under the title
+
+    def markdown(self) -> list[str]:
+        lines = [*self.notes, ""] if self.notes else []
+        lines.append("| " + " | ".join(self.header) + " |")
+        lines.append("|" + "|".join("---:" if a == "r" else "---" for a in self.align) + "|")
+        lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in self.rows]
+        return lines
+
+
+def _art(artifact_id: str | None) -> str:
+    """The format part of an artifact id (``w1_d1/onnx-int8`` -> ``onnx-int8``)."""
+    return "" if not artifact_id else artifact_id.split("/", 1)[-1]
+
+
+def pick_table(results: dict, pt: P.PickTable | None = None) -> Table:
+
+    pt = pt or P.build(results)
+    seq = pt.seq_len
+    header = ["sub-model", "width", "depth", f"{pt.metric_name} PyTorch", "best INT8", "smallest file", "MB",
+              "MB deflate"] + [f"p50 ms {r}" for r in pt.runtimes] + ["× full fp32", "Pareto front"]
+    t = Table("Pick table (one row per sub-model)", header, "lrrrrlrr" + "r" * len(pt.runtimes) + "rl")
+    measured = (f"p50 at 1 thread and seq {seq}, the sub-model's fastest file on each runtime (named in brackets)"
+                if seq is not None else "no latency was measured")
+    t.notes = [f"{measured}; "
+               f"× full fp32: that fastest file's speed-up over the full model's ONNX fp32 on onnxruntime-cpu; "
+               f"smallest file: the smallest verified one; Pareto front: the sub-model has a file nothing else "
+               f"beats on both {pt.metric_name} and latency (own runtime) or size; "
+               f"`python -m device_bench.pick` chooses among them"]
+    for r in pt.rows:
+        int8 = "—" if r.metric_int8 is None else f"{_pct(r.metric_int8)} ({_art(r.int8_artifact)})"
+        lat = []
+        for runtime in pt.runtimes:
+            v = r.p50.get(runtime)
+            lat.append("—" if v is None else f"{_ms(v[0])} ({_art(v[1])})")
+        front = ", ".join(x for x, ids in (("latency", r.latency_front), ("size", r.size_front)) if ids)
+        speed = "—" if r.speedup is None else f"{r.speedup:.2f}× ({_art(r.speedup_artifact)})"
+        t.rows.append([r.subnet, f"{r.width_mult:g}", f"{r.depth_mult:g}", _pct(r.metric_pytorch), int8,
+                       _art(r.smallest) or "—", _mb(r.bytes), _mb(r.deflate_bytes), *lat, speed, front])
+        t.attrs.append({})
+    return t
+
+
+def tables(results: dict) -> list[Table]:
+    """The pick table, then the long tables (accuracy/size per artifact, latency per measured cell)."""
+    metric = results["metric_name"]
+    acc = Table("Accuracy and size (one row per artifact)",
+                ["artifact", "format", "precision", metric, "Δ PyTorch", "Δ teacher", "MB", "MB deflate",
+                 "params emb / enc / head (M)", "accuracy runtime"], "lllrrrrrll")
     for a in results["artifacts"]:
         accr = a.get("accuracy") or {}
         rows = [r for r in results["rows"] if r["artifact"] == a["id"]]
@@ -186,29 +249,36 @@ def markdown(results: dict) -> str:
         if accr.get("status") == "error":
             shown = f"error: {accr.get('reason')}"
         flag = " (export FAILED)" if a.get("export_status") == "failed" else ""
-        out.append(f"| {a['id']}{flag} | {a['format']} | {a['precision']} | {_md_escape(shown)} | {_pts(d_pt)} | "
-                   f"{_pts(d_t)} | {_mb(a.get('bytes'))} | {_mb(a.get('deflate_bytes'))} | {params} | "
-                   f"{accr.get('runtime', '—')} |")
+        acc.rows.append([f"{a['id']}{flag}", a["format"], a["precision"], shown, _pts(d_pt), _pts(d_t),
+                         _mb(a.get("bytes")), _mb(a.get("deflate_bytes")), params, accr.get("runtime", "—")])
+        acc.attrs.append({"precision": a["precision"], "runtime": accr.get("runtime") or ""})
 
-    out += ["", "## Latency (one row per artifact × runtime × threads × sequence length)", "",
-            "| artifact | runtime | threads | seq | p50 ms | p90 ms | p99 ms | × full | × ONNX fp32 | FLOPs share "
-            "| GFLOPs | load ms | first ms | peak RSS MB | model RSS MB | flags / reason |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lat = Table("Latency (one row per artifact × runtime × threads × sequence length)",
+                ["artifact", "runtime", "threads", "seq", "p50 ms", "p90 ms", "p99 ms", "× full", "× ONNX fp32",
+                 "FLOPs share", "GFLOPs", "load ms", "first ms", "peak RSS MB", "model RSS MB", "flags / reason"],
+                "llrrrrrrrrrrrrrl")
     for r in results["rows"]:
         runtime = r["runtime"] + (f" ({r['device']})" if r.get("device") else "")
         threads = r["threads"] or "default"
         gflops = "—" if r.get("flops") is None else f"{r['flops'] / 1e9:.3f}"
+        lat.attrs.append({"runtime": runtime, "precision": r.get("precision") or "", "threads": str(threads),
+                          "seq": str(r["seq_len"])})
         if r["status"] != "ok":
-            out.append(f"| {r['artifact']} | {runtime} | {threads} | {r['seq_len']} | n/a | n/a | n/a | — | — "
-                       f"| — | {gflops} | — | — | — | — | {_md_escape(r.get('reason') or '')} |")
+            lat.rows.append([r["artifact"], runtime, str(threads), str(r["seq_len"]), "n/a", "n/a", "n/a", "—", "—",
+                             "—", gflops, "—", "—", "—", "—", r.get("reason") or ""])
             continue
         eff = "—" if r.get("flops_efficiency") is None else f"{100 * r['flops_efficiency']:.0f}%"
-        out.append(f"| {r['artifact']} | {runtime} | {threads} | {r['seq_len']} | {_ms(r['p50_ms'])} | "
-                   f"{_ms(r['p90_ms'])} | {_ms(r.get('p99_ms'))} | {_ratio(r.get('vs_full'))} | "
-                   f"{_ratio(r.get('vs_full_onnx_fp32'))} | {eff} | {gflops} | {_ms(r.get('load_ms'))} | "
-                   f"{_ms(r.get('first_inference_ms'))} | {_mb(r.get('peak_rss_bytes'))} | "
-                   f"{_mb(r.get('model_rss_bytes'))} | {_md_escape(_flag(r))} |")
-    return "\n".join(out) + "\n"
+        lat.rows.append([r["artifact"], runtime, str(threads), str(r["seq_len"]), _ms(r["p50_ms"]), _ms(r["p90_ms"]),
+                         _ms(r.get("p99_ms")), _ratio(r.get("vs_full")), _ratio(r.get("vs_full_onnx_fp32")), eff,
+                         gflops, _ms(r.get("load_ms")), _ms(r.get("first_inference_ms")),
+                         _mb(r.get("peak_rss_bytes")), _mb(r.get("model_rss_bytes")), _flag(r)])
+    return [pick_table(results), acc, lat]
+
+
+def summary(results: dict) -> str:
+    """What ``python -m device_bench`` prints when done: the pick table, then the headline ratios."""
+    t = pick_table(results)
+    return "\n".join([t.title + ":", *t.markdown(), "", *headlines(results)]) + "\n"
 
 
 def write_all(results: dict, out: Path) -> None:

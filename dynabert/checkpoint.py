@@ -8,14 +8,16 @@ whether heads/neurons were rewired, the width/depth multipliers trained, the tas
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
-from dynabert.adaptive import AdaptiveModel
-from dynabert.arch import DEPTH_MULTS, WIDTH_MULTS
-from dynabert.fileio import atomic_dir
+from dynabert.adaptive import SUPPORTED_MODEL_TYPES, AdaptiveModel
+from dynabert.arch import DEPTH_MULTS, WIDTH_MULTS, subnet_name
+from dynabert.backbone import WeightsError, load_classifier_weights
+from dynabert.fileio import atomic_dir, inside
 
 FORMAT = "dynabert-edge/checkpoint"
 FORMAT_VERSION = 1
@@ -74,20 +76,131 @@ def read_meta(path: str | Path) -> CheckpointMeta:
         record = json.loads(meta_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{meta_file}: corrupt metadata: {exc}") from exc
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
+    except OSError as exc:
+        raise CheckpointError(f"{meta_file}: cannot read: {exc.strerror}") from exc
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{meta_file}: not a dynabert-edge checkpoint (a JSON {type(record).__name__}, "
+                              "not an object)")
+    if record.get("format") != FORMAT:
         raise CheckpointError(f"{meta_file}: not a dynabert-edge checkpoint (format is {record.get('format')!r})")
-    if record.get("version") != FORMAT_VERSION:
+    if record.get("version") != FORMAT_VERSION or isinstance(record.get("version"), bool):  # true == 1
         raise CheckpointError(f"{meta_file}: checkpoint version {record.get('version')} is not supported "
                               f"(this dynabert-edge reads version {FORMAT_VERSION})")
-    fields = {k: v for k, v in record.items() if k not in ("format", "version")}
+    return _meta_from_record(record, meta_file)
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_mults(value: object) -> str | None:
+    if not isinstance(value, list) or not value:
+        return "must be a non-empty list of numbers in (0, 1]"
+    bad = [x for x in value if not _is_number(x) or not 0 < x <= 1]
+    if bad:
+        return f"must hold numbers in (0, 1], got {bad[0]!r}"
+    # Distinct as folder names too (subnet_name formats with :g): 0.25 and 0.2500001 would share w0.25_d1.
+    if len({subnet_name(x, 1.0) for x in value}) != len(value):
+        return f"has duplicates: {value}"
+    return None
+
+
+def _check_labels(value: object) -> str | None:
+    if value is None:
+        return None  # regression
+    if not isinstance(value, list) or len(value) < 2 or not all(isinstance(x, str) and x for x in value):
+        return "must be null (regression) or a list of at least two non-empty strings"
+    if len(set(value)) != len(value):
+        return f"has duplicates: {value}"
+    return None
+
+
+#: What each field of dynabert.json must be: a check returning the problem, or None when the value is fine.
+_FIELD_CHECKS = {
+    "stage": lambda v: None if v in STAGES else f"must be one of {', '.join(STAGES)}",
+    "task": lambda v: None if isinstance(v, str) and v.strip() else "must be a non-empty string",
+    "label_names": _check_labels,
+    "rewired": lambda v: None if isinstance(v, bool) else "must be true or false",
+    "width_mults": _check_mults,
+    "depth_mults": _check_mults,
+    "max_length": lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= 1
+    else "must be a whole number >= 1",
+    "backbone": lambda v: None if isinstance(v, str) else "must be a string",
+    "extra": lambda v: None if isinstance(v, dict) else "must be an object",
+}
+
+
+def _meta_from_record(record: dict, meta_file: Path) -> CheckpointMeta:
+    """Check every field's type and range (a hand-edited or foreign file is the norm, not the exception)."""
+    known = {f.name for f in fields(CheckpointMeta)}
+    unknown = sorted(set(record) - known - {"format", "version"})
+    if unknown:
+        raise CheckpointError(f"{meta_file}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    required = [f.name for f in fields(CheckpointMeta) if f.default is MISSING and f.default_factory is MISSING]
+    for name in required:
+        if name not in record:
+            raise CheckpointError(f"{meta_file}: field {name!r} is missing")
+    for name, check in _FIELD_CHECKS.items():
+        if name in record and (problem := check(record[name])) is not None:
+            raise CheckpointError(f"{meta_file}: field {name!r} {problem} (got {_short(record[name])})")
+    return CheckpointMeta(**{k: v for k, v in record.items() if k in known})
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+#: Files one of which a checkpoint's tokenizer needs (fast tokenizer, WordPiece, BPE, SentencePiece).
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+def _check_tokenizer_files(path: Path) -> None:
+    """Refuse a checkpoint without tokenizer files, or whose tokenizer config names files elsewhere.
+
+    Without this a missing tokenizer surfaces as ``TypeError: stat: ...`` deep inside transformers, and a
+    ``tokenizer_config.json`` may name any file as its ``vocab_file`` (transformers prefers it to the
+    folder's own), which would then be read, and saved into every export as the app's vocabulary.
+    """
+    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        raise CheckpointError(f"{path}: no tokenizer files (one of {', '.join(_TOKENIZER_FILES)} is needed); "
+                              "the checkpoint is incomplete")
+    config_file = path / "tokenizer_config.json"
+    if not config_file.is_file():
+        return
     try:
-        return CheckpointMeta(**fields)
-    except TypeError as exc:
-        raise CheckpointError(f"{meta_file}: malformed metadata: {exc}") from exc
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{config_file}: corrupt tokenizer config: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_file}: the tokenizer config must be a JSON object")
+    for key, value in config.items():
+        # special_tokens_map_file is provenance that old hub configs carry; transformers never opens it.
+        if key.endswith("_file") and key != "special_tokens_map_file" and value is not None:
+            if not isinstance(value, str) or not inside(path, path / value):
+                raise CheckpointError(f"{config_file}: field {key!r} names {value!r}, outside the checkpoint "
+                                      "folder; tokenizer files must be inside it")
+
+
+def _check_config(path: Path) -> None:
+    """``config.json`` present, an object, of a supported model type: transformers' own errors for these are
+    a type error from deep inside, or a list of every model type it knows."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{path}: missing config.json")
+    try:
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{config_file}: corrupt model config: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_file}: the model config must be a JSON object")
+    if config.get("model_type") not in SUPPORTED_MODEL_TYPES:
+        raise CheckpointError(f"{config_file}: model_type {config.get('model_type')!r} is not supported "
+                              f"(dynabert-edge handles {', '.join(SUPPORTED_MODEL_TYPES)})")
 
 
 def load_checkpoint(path: str | Path, require_rewired: bool = False) -> tuple[AdaptiveModel, object, CheckpointMeta]:
-    """Load a checkpoint as ``(AdaptiveModel, tokenizer, meta)``; refuse foreign or corrupt files."""
+    """Load a checkpoint as ``(AdaptiveModel, tokenizer, meta)``; refuse foreign, corrupt or incomplete files."""
     path = Path(path)
     meta = read_meta(path)
     if require_rewired and not meta.rewired:
@@ -98,9 +211,32 @@ def load_checkpoint(path: str | Path, require_rewired: bool = False) -> tuple[Ad
     weights = path / "model.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{path}: missing model.safetensors")
+    _check_config(path)
+    _check_tokenizer_files(path)
     try:
-        hf = AutoModelForSequenceClassification.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        # use_safetensors: never fall back to a pickled pytorch_model.bin someone put next to it.
+        hf = load_classifier_weights(path, use_safetensors=True)
+    except WeightsError as exc:
+        raise CheckpointError(f"{weights}: {exc}") from exc
     except Exception as exc:  # safetensors, JSON and shape errors all mean the same thing to the user
-        raise CheckpointError(f"{path}: corrupt or incomplete checkpoint: {type(exc).__name__}: {exc}") from exc
-    return AdaptiveModel(hf.eval()), tokenizer, meta
+        raise CheckpointError(f"{path}: corrupt or incomplete checkpoint: {_one_line(exc)}") from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot load the tokenizer: {_one_line(exc)}") from exc
+    outputs = hf.config.num_labels
+    expected = 1 if meta.is_regression else len(meta.label_names)
+    if outputs != expected:
+        what = "regression (label_names null)" if meta.is_regression else f"{expected} labels {meta.label_names}"
+        raise CheckpointError(f"{path}: {META_FILE} says {what}, but the model has {outputs} output(s)")
+    try:
+        model = AdaptiveModel(hf.eval())
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+    return model, tokenizer, meta
+
+
+def _one_line(exc: BaseException) -> str:
+    # The lines joined, not the first one: torch's shape errors say what is wrong on the second line.
+    text = " ".join(line.strip() for line in f"{type(exc).__name__}: {exc}".splitlines() if line.strip())
+    return text[:400]

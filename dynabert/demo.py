@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification
 
 from dynabert.adaptive import AdaptiveModel
 from dynabert.arch import grid
-from dynabert.backbone import BackboneError, load_classifier
+from dynabert.backbone import BackboneError, load_classifier, load_classifier_weights
 from dynabert.importance import compute_importance
 from dynabert.rewire import rewire
 from dynabert.slicing import slice_subnetwork
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         path = args.out / spec.name
         slice_subnetwork(model, w, d).save_pretrained(path)
         tokenizer.save_pretrained(path)
-        reloaded = AutoModelForSequenceClassification.from_pretrained(path).eval()
+        reloaded = load_classifier_weights(path).eval()  # strict: a dropped tensor is an error
         with torch.no_grad():
             diff = (reloaded(**inputs).logits - model(**inputs, width_mult=w, depth_mult=d).logits).abs().max()
         worst = max(worst, float(diff))

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,12 +83,19 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def remove_stale_temps(root: str | Path) -> list[Path]:
-    """Delete temporary files/directories left under ``root`` by an interrupted run; return them."""
+def remove_stale_temps(root: str | Path, recursive: bool = True, finals: Iterable[str] | None = None) -> list[Path]:
+    """Delete temporary files/directories left under ``root`` by an interrupted run; return them.
+
+    ``recursive=False`` looks only at ``root``'s own entries (a temporary name is always a sibling of the
+    final one), and ``finals`` only at the temporaries of those final names: for a folder that may hold
+    other programs' files.
+    """
     root = Path(root)
     if not root.is_dir():
         return []
-    stale = [p for p in root.rglob(f".*{TMP_SUFFIX}") if p.name.startswith(".")]
+    found = root.rglob(f".*{TMP_SUFFIX}") if recursive else root.glob(f".*{TMP_SUFFIX}")
+    prefixes = tuple(_tmp_name(Path(name)) for name in finals) if finals is not None else (".",)
+    stale = [p for p in found if p.name.startswith(prefixes)]
     # Shallowest first, so that whatever lies inside an already-removed temporary directory is skipped.
     removed: list[Path] = []
     for path in sorted(stale, key=lambda p: len(p.parts)):
@@ -100,6 +107,16 @@ def remove_stale_temps(root: str | Path) -> list[Path]:
             path.unlink(missing_ok=True)
         removed.append(path)
     return removed
+
+
+def inside(folder: str | Path, path: str | Path) -> bool:
+    """Whether ``path`` (symlinks and ``..`` resolved) lies inside ``folder``: the test every path read from
+    an untrusted file (checkpoint metadata, a manifest, a results file) passes before it is opened."""
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+    return True
 
 
 def _files(path: Path) -> list[Path]:
@@ -134,21 +151,23 @@ class PathEscapeError(ValueError):
     """A path read from an untrusted file (manifest, results) points outside the folder it belongs to."""
 
 
-def resolve_inside(root: str | Path, relative: str) -> Path:
+def resolve_inside(root: str | Path, relative: object, what: str | None = None) -> Path:
     """``root / relative`` resolved (symlinks followed); :class:`PathEscapeError` unless it stays in ``root``.
 
-    Manifests and results files may come from someone else: an entry like ``../../etc/passwd``, an absolute
-    path or a symlink pointing out of the folder must not make a stage read or copy a file elsewhere.
+    Manifests, results files and checkpoint metadata may come from someone else: an entry like
+    ``../../etc/passwd``, an absolute path or a symlink pointing out of the folder must not make a stage
+    read or copy a file elsewhere. ``what`` (e.g. ``"dynabert.json: extra.data_dir"``) starts the message.
     """
+    prefix = f"{what} " if what else ""
     if not isinstance(relative, str) or not relative.strip():
-        raise PathEscapeError(f"expected a relative path, got {relative!r}")
+        raise PathEscapeError(f"{prefix}must be a non-empty relative path, got {relative!r}")
     if Path(relative).is_absolute():
-        raise PathEscapeError(f"{relative!r} is an absolute path; only paths inside {root} are accepted")
+        raise PathEscapeError(f"{prefix}{relative!r} is an absolute path; only paths inside {root} are accepted")
     base = Path(root).resolve()
     try:
         path = (base / relative).resolve()
     except (OSError, RuntimeError, ValueError) as exc:  # a NUL byte; a symlink loop (RuntimeError before 3.13)
-        raise PathEscapeError(f"{relative!r} cannot be resolved: {exc}") from None
+        raise PathEscapeError(f"{prefix}{relative!r} cannot be resolved: {exc}") from None
     if not path.is_relative_to(base):
-        raise PathEscapeError(f"{relative!r} points outside {base}")
+        raise PathEscapeError(f"{prefix}{relative!r} points outside {base}")
     return path

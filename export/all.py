@@ -5,7 +5,8 @@ PyTorch sub-network on real dev inputs, and ``manifest.json`` describing all of 
 :mod:`export.manifest`). Re-running resumes: artifacts whose inputs and checksum match are skipped.
 
 Exit codes: 0 all verified (or ``--allow-failures``), 1 some artifact failed verification, 2 a usage
-problem (bad checkpoint, unknown format, missing tool, no data), 130 interrupted.
+problem (bad checkpoint, bad option, unknown format, missing tool, no data, an output folder that cannot
+be written or a disk that fills up), 130 interrupted (Ctrl-C). Every error is one line on stderr.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import concurrent.futures as cf
 import hashlib
 import importlib.util
 import os
+import re
 import sys
+import tempfile
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -30,38 +33,79 @@ DEFAULT_N_VERIFY_INT8 = 500
 DEFAULT_N_CALIB = 64
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (the usage text is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"export.all: error: {message} (see --help)\n")
+
+
+def _multipliers(text: str) -> list[float]:
+    """A width/depth list: numbers in (0, 1], at least one, no repeats (NaN and inf fail the range)."""
+    items = [x.strip() for x in text.split(",")]
+    if not any(items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in (0, 1], got {text!r}")
+    values = []
+    for item in items:
+        try:
+            value = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not a number (in {text!r})") from None
+        if not 0.0 < value <= 1.0:  # False for NaN too
+            raise argparse.ArgumentTypeError(f"{item!r} is not in (0, 1]")
+        if value in values:
+            raise argparse.ArgumentTypeError(f"{item!r} is given twice")
+        values.append(value)
+    return values
 
 
 def _names(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated format names, got {text!r}")
+    return names
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty")
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m export.all", description=__doc__.split("\n\n")[0])
-    p.add_argument("--ckpt", required=True, help="a rewired DynaBERT checkpoint directory (train.width/train.depth)")
-    p.add_argument("--out", help="output folder (default: out/export/<checkpoint name>)")
-    p.add_argument("--widths", type=_floats, help="comma-separated width multipliers (default: all trained)")
-    p.add_argument("--depths", type=_floats, help="comma-separated depth multipliers (default: all trained)")
+    p = _Parser(prog="python -m export.all", description=__doc__.split("\n\n")[0])
+    p.add_argument("--ckpt", required=True, type=_path,
+                   help="a rewired DynaBERT checkpoint directory (train.width/train.depth)")
+    p.add_argument("--out", type=_path, help="output folder (default: out/export/<checkpoint name>)")
+    p.add_argument("--widths", type=_multipliers, help="comma-separated width multipliers (default: all trained)")
+    p.add_argument("--depths", type=_multipliers, help="comma-separated depth multipliers (default: all trained)")
     p.add_argument("--formats", type=_names,
                    help=f"comma-separated formats: {', '.join(FORMATS)} (default: all whose tool is installed, "
                         "except the opt-in static-QDQ pair onnx-qdq, ort-qdq)")
-    p.add_argument("--max-length", type=int,
+    p.add_argument("--max-length", type=_at_least_one,
                    help="longest input (tokens) the exported files accept; Core ML and .pte fix this bound "
                         "(default: the checkpoint's training max_length; at most the position table's size)")
-    p.add_argument("--data-dir", help="GLUE directory or the task's folder for verification/calibration inputs "
-                                      "(default: the data_dir the checkpoint records)")
-    p.add_argument("--n-verify", type=int, default=DEFAULT_N_VERIFY,
+    p.add_argument("--data-dir", type=_path,
+                   help="GLUE directory or the task's folder for verification/calibration inputs "
+                        "(default: the data_dir the checkpoint records)")
+    p.add_argument("--n-verify", type=_at_least_one, default=DEFAULT_N_VERIFY,
                    help="dev examples each fp32 file is checked on (logits within 1e-3, same argmax)")
-    p.add_argument("--n-verify-int8", type=int, default=DEFAULT_N_VERIFY_INT8,
+    p.add_argument("--n-verify-int8", type=_at_least_one, default=DEFAULT_N_VERIFY_INT8,
                    help="dev examples each reduced-precision (INT8, fp16) file is checked on: argmax agreement "
                         ">= 0.98 (default %(default)s, or the whole dev set if smaller)")
-    p.add_argument("--n-calib", type=int, default=DEFAULT_N_CALIB, help="train examples for static INT8 calibration")
-    p.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+    p.add_argument("--n-calib", type=_at_least_one, default=DEFAULT_N_CALIB,
+                   help="train examples for static INT8 calibration")
+    p.add_argument("--jobs", type=_at_least_one, default=max(1, min(4, os.cpu_count() or 1)),
                    help="worker processes (default: CPU cores, at most 4)")
     p.add_argument("--force", action="store_true", help="redo every artifact, even those that are up to date")
     p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some artifact fails verification")
@@ -93,7 +137,10 @@ def _select(requested: list[float] | None, trained: list[float], what: str) -> l
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed as one line: an exit code, as below
+        return exc.code if isinstance(exc.code, int) else 2
     quiet_process()
     try:
         return _export(args)
@@ -103,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("export.all: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, a folder made read-only mid-run: what was finished is kept
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"export.all: error: {where}{exc.strerror or exc}; fix that and run the same command again to "
+              "resume", file=sys.stderr)
+        return 2
     except BrokenProcessPool:
         print("export.all: error: a worker process died (out of memory?); run the same command again to resume, "
               "or with --jobs 1", file=sys.stderr)
@@ -131,14 +183,17 @@ class _Setup:
 def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     """Load and check everything a run needs before writing anything; user errors raise ExportError."""
     from dynabert.checkpoint import CheckpointError, load_checkpoint
+    from dynabert.fileio import inside
 
     from .inputs import load_calibration, load_inputs, model_input_names, resolve_data
 
-    if args.jobs < 1:
-        raise ExportError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.n_verify_int8 < 1:
-        raise ExportError(f"--n-verify-int8 must be >= 1, got {args.n_verify_int8}")
     ckpt = Path(args.ckpt).expanduser().resolve()
+    root = Path(args.out).expanduser().resolve() if args.out else Path("out/export", ckpt.name).resolve()
+    _check_out(root)  # before the slow loading: a folder that cannot be written fails in a second
+    if inside(ckpt, root):
+        # The exported files would change the checkpoint's checksum, an input of every artifact: nothing
+        # would ever resume, and the checkpoint would no longer be what was trained.
+        raise ExportError(f"--out {root} is inside the checkpoint {ckpt}; give a folder outside it")
     try:
         model, tokenizer, meta = load_checkpoint(ckpt, require_rewired=True)
     except CheckpointError as exc:
@@ -154,7 +209,7 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
                           f"got {args.max_length}")
     max_length = min(args.max_length or meta.max_length, positions)
     names = model_input_names(tokenizer, config.model_type)
-    source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {})
+    source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {}, ckpt=ckpt)
     inputs = load_inputs(source, tokenizer, names, args.n_verify, max_length)
     # Loaded even when no reduced-precision format is asked for (it is cheap): the manifest's verification
     # record then describes the artifacts that an earlier run made and this one keeps.
@@ -162,9 +217,37 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     calibration = None
     if any(FORMATS[f].precision == "int8-static" for f in formats):
         calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
-    root = Path(args.out).expanduser().resolve() if args.out else Path("out/export", ckpt.name).resolve()
+    _check_out_children(root, [model.spec(w, d).name for w in widths for d in depths])
     return _Setup(ckpt, model, tokenizer, meta, formats, [(w, d) for w in widths for d in depths], names,
                   max_length, source.where, inputs, approx_inputs, calibration, root)
+
+
+_PROBE = "write-test"
+
+
+def _check_out(root: Path) -> None:
+    """Refuse an output folder that is a file, lies under a file, or cannot be written, writing nothing."""
+    existing = next(p for p in (root, *root.parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        where = "is a file" if existing == root else f"lies under {existing}, which is a file"
+        raise ExportError(f"--out {root} {where}; give a folder")
+    try:  # the one sure test (read-only mounts, ACLs, root's bypass of mode bits): create a file and remove it
+        fd, probe = tempfile.mkstemp(prefix=f".{_PROBE}.", suffix=".tmp", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ExportError(f"--out {root}: cannot write in {existing}: {exc.strerror or exc}") from None
+
+
+def _check_out_children(root: Path, subnets: list[str]) -> None:
+    """What this run will write into must not exist as the wrong kind (a file where a folder goes)."""
+    from .manifest import MANIFEST_NAME
+
+    for name in ["tokenizer", *subnets]:
+        if (root / name).exists() and not (root / name).is_dir():
+            raise ExportError(f"--out {root}: {name} is a file where the export writes a folder; move it away")
+    if (root / MANIFEST_NAME).exists() and not (root / MANIFEST_NAME).is_file():
+        raise ExportError(f"--out {root}: {MANIFEST_NAME} is not a file; move it away")
 
 
 def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -> dict:
@@ -224,23 +307,50 @@ def _reference(s: _Setup, inputs, w: float, d: float):
 
 def _export(args: argparse.Namespace) -> int:
     formats, notes = resolve_formats(args.formats)
+    t0 = time.perf_counter()
+    s = _prepare(args, formats)
+    s.root.mkdir(parents=True, exist_ok=True)
+    _remove_temps(s.root)
+    try:
+        return _run(args, s, formats, notes, t0)
+    except KeyboardInterrupt:
+        # The workers are stopped by now; what they had half-written is under temporary names, never trusted.
+        _remove_temps(s.root)
+        raise
+
+
+#: The folders export.all writes into: sub-models are named by dynabert.arch.subnet_name (w0.25_d0.5).
+_SUBNET_DIR = re.compile(r"w[0-9.e+-]+_d[0-9.e+-]+")
+
+
+def _remove_temps(root: Path) -> None:
+    """Remove what an interrupted run left under temporary names, only where export.all writes: ``--out``
+    may be a folder that holds other programs' files (a home directory), and their ``.x.tmp`` are theirs."""
+    from dynabert.fileio import remove_stale_temps
+
+    from .manifest import MANIFEST_NAME
+    from .ort_format import CONFIG_NAME
+
+    remove_stale_temps(root, recursive=False, finals=["tokenizer", MANIFEST_NAME, CONFIG_NAME, _PROBE])
+    for folder in root.iterdir():
+        if folder.is_dir() and not folder.is_symlink() and _SUBNET_DIR.fullmatch(folder.name):
+            remove_stale_temps(folder, recursive=False)
+
+
+def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[str], t0: float) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from dynabert.fileio import remove_stale_temps, sha256_path
+    from dynabert.fileio import sha256_path
     from dynabert.stats import model_stats
 
     from . import manifest as M
     from .formats import tool_versions
-    from .huggingface import write_hf, write_tokenizer_dir
+    from .huggingface import write_hf, write_loader_files, write_tokenizer_dir
     from .pipeline import SubnetJob, build_hf
     from .report import summary_table
-    from .workers import make_pool, run_chain_task
+    from .workers import make_pool, run_chain_task, stop_pool
 
-    t0 = time.perf_counter()
-    s = _prepare(args, formats)
-    s.root.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(s.root)
     manifest_path = s.root / M.MANIFEST_NAME
     previous = M.load(manifest_path)
     prev_by_id = M.artifacts_by_id(previous)
@@ -257,7 +367,7 @@ def _export(args: argparse.Namespace) -> int:
     selected = {s.model.spec(w, d).name for w, d in s.pairs}
     results: dict[str, dict] = {}
     if previous and previous.get("base_sha256") == base_sha:
-        for art in previous["artifacts"]:
+        for art in prev_by_id.values():
             outside = art["subnet"] not in selected or art["format"] not in formats
             if outside and art.get("sha256") and (s.root / art["path"]).exists():
                 results[art["id"]] = art
@@ -306,6 +416,9 @@ def _export(args: argparse.Namespace) -> int:
             hf = build_hf(job, lambda p, w=w, d=d: write_hf(s.model, s.tokenizer, w, d, p, s.meta.label_names,
                                                             s.meta.task), _reload_stock)
             collect([hf])
+            if hf["status"] != "failed" and any(FORMATS[f].runtime == "onnxruntime" for f in formats):
+                # config + tokenizer beside model.onnx: optimum and transformers.pipeline load the folder as is.
+                write_loader_files(job.path("hf"), job.dir)
             sha_of = {"hf": hf["sha256"]} if hf["sha256"] else {}
             for chain in CHAINS:
                 chosen = [f for f in chain if f in formats]
@@ -319,9 +432,11 @@ def _export(args: argparse.Namespace) -> int:
         for future in cf.as_completed(list(futures)):
             futures.remove(future)
             collect(future.result())
-    except BaseException:
+    except BaseException as exc:
         for future in futures:
             future.cancel()
+        if pool is not None and isinstance(exc, KeyboardInterrupt):
+            stop_pool(pool)  # the workers ignore Ctrl-C; stop them now instead of waiting for their chains
         raise
     finally:
         if pool is not None:
@@ -330,7 +445,9 @@ def _export(args: argparse.Namespace) -> int:
 
     _write_ort_config(s.root, manifest)
     wanted = {f"{s.model.spec(w, d).name}/{f}" for w, d in s.pairs for f in formats}
-    manifest["complete"] = wanted <= results.keys() and not any(a["status"] == "failed" for a in results.values())
+    # bool(wanted): a run that selected nothing has not completed anything
+    manifest["complete"] = (bool(wanted) and wanted <= results.keys()
+                            and not any(a["status"] == "failed" for a in results.values()))
     flush()
     print(summary_table(manifest, time.perf_counter() - t0))
     failed = [a for a in manifest["artifacts"] if a["status"] == "failed"]
@@ -350,9 +467,10 @@ def _export(args: argparse.Namespace) -> int:
 
 def _reload_stock(path: Path):
     """Reload ``hf/`` exactly as a user would: stock transformers, default attention."""
-    from transformers import AutoModelForSequenceClassification
+    from dynabert.backbone import load_classifier_weights
 
-    return AutoModelForSequenceClassification.from_pretrained(path).eval()
+    # Strict: a tensor missing from hf/ must fail the artifact, not be initialised at random.
+    return load_classifier_weights(path, use_safetensors=True).eval()
 
 
 def _order_key(manifest: dict):
@@ -378,7 +496,11 @@ def _bench(manifest_path: Path) -> None:
         return
     from device_bench.harness import run
 
-    run(manifest_path)
+    results = run(manifest_path)
+    if results:  # the pick table and headline ratios, as `python -m device_bench` prints them
+        from device_bench.table import summary
+
+        print(summary(results), end="")
 
 
 if __name__ == "__main__":

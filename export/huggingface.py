@@ -13,7 +13,7 @@ from pathlib import Path
 from safetensors import safe_open
 
 from dynabert.adaptive import AdaptiveModel
-from dynabert.fileio import atomic_dir
+from dynabert.fileio import atomic_dir, atomic_file
 from dynabert.slicing import slice_subnetwork
 
 LABELS_FILE = "labels.json"
@@ -40,6 +40,29 @@ def write_tokenizer_dir(tokenizer, final: Path, label_names: list[str] | None, t
     with atomic_dir(final) as tmp:
         tokenizer.save_pretrained(tmp)
         (tmp / LABELS_FILE).write_text(json.dumps(labels_record(label_names, task), indent=2) + "\n")
+
+
+#: Files of ``hf/`` that are not needed beside the ``.onnx`` files (the PyTorch weights, the app's labels).
+_NOT_LOADER_FILES = {"model.safetensors", LABELS_FILE}
+
+
+def write_loader_files(hf_dir: Path, subnet_dir: Path) -> list[str]:
+    """Copy ``config.json`` and the tokenizer files of ``hf_dir`` beside the sub-model's ``.onnx`` files.
+
+    optimum's ``ORTModelForSequenceClassification.from_pretrained(subnet_dir)`` and
+    ``transformers.pipeline(..., tokenizer=subnet_dir)`` read them from the folder that holds the model;
+    without them optimum stops with "The library name could not be automatically inferred". Copies (not
+    links) so the folder stays loadable when moved or zipped; a file already identical is left alone.
+    """
+    written = []
+    for src in sorted(p for p in hf_dir.iterdir() if p.is_file() and p.name not in _NOT_LOADER_FILES):
+        dst = subnet_dir / src.name
+        data = src.read_bytes()
+        if not dst.is_file() or dst.read_bytes() != data:
+            with atomic_file(dst) as tmp:
+                tmp.write_bytes(data)
+        written.append(src.name)
+    return written
 
 
 def safetensors_numel(hf_dir: Path) -> int:

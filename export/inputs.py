@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dynabert.checkpoint import META_FILE
 from dynabert.data import DataError, Example, get_task, read_custom_file, read_glue_split
+from dynabert.fileio import resolve_inside
 
 from .formats import ExportError
 
@@ -106,25 +108,60 @@ def _split_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def resolve_data(data_dir: str | Path | None, task: str, label_names: list[str] | None, extra: dict) -> DataSource:
+def _recorded_path(value: object, field: str, ckpt: Path | None, is_file: bool = False) -> Path:
+    """A data path from the checkpoint's metadata (``extra.<field>`` in dynabert.json).
+
+    Training records absolute paths to the data it read (GLUE lives outside any checkpoint), and export
+    only reads examples from them, never copies them into its outputs; a relative path is the
+    checkpoint's own (resolved inside its folder, like every relative path in an untrusted file).
+    """
+    where = f"{ckpt / META_FILE if ckpt else META_FILE}: extra.{field}"
+    if not isinstance(value, str) or not value.strip():
+        raise ExportError(f"{where} must be a path (a non-empty string), got {value!r}; pass --data-dir")
+    path = Path(value)
+    if not path.is_absolute():
+        if ckpt is None:
+            raise ExportError(f"{where} is relative ({value!r}) and there is no checkpoint folder to resolve it in")
+        try:
+            path = resolve_inside(ckpt, value, where)
+        except ValueError as exc:
+            raise ExportError(f"{exc}; pass --data-dir") from None
+    # A FIFO or a device (/dev/stdin, /dev/zero) named as data would hang the run or exhaust memory.
+    if is_file and path.exists() and not path.is_file():
+        raise ExportError(f"{where}: {path} is not a regular file; pass --data-dir")
+    return path
+
+
+def resolve_data(data_dir: str | Path | None, task: str, label_names: list[str] | None, extra: dict,
+                 ckpt: Path | None = None) -> DataSource:
     """The examples for ``task``: ``--data-dir`` if given, else what the checkpoint recorded at training.
 
     Training records ``extra["data"]`` (``format`` glue/custom, ``data_dir``, ``dev_file``, ``train_file``)
     and ``extra["data_dir"]``. A GLUE task reads a GLUE directory (or the task's folder); any other task
-    reads ``dev``/``train`` files of the custom format (a header ``text[,text_pair],label``).
+    reads ``dev``/``train`` files of the custom format (a header ``text[,text_pair],label``). ``ckpt`` is
+    the checkpoint folder: relative recorded paths are resolved inside it.
     """
     names = tuple(label_names) if label_names is not None else None
     regression = label_names is None
-    recorded = extra.get("data") if isinstance(extra.get("data"), dict) else {}
+    if data_dir is not None and not str(data_dir).strip():
+        raise ExportError("--data-dir is empty; give a GLUE directory or the task's folder")
+    recorded = extra.get("data")
+    if recorded is not None and not isinstance(recorded, dict):
+        raise ExportError(f"{ckpt / META_FILE if ckpt else META_FILE}: extra.data must be an object, got "
+                          f"{type(recorded).__name__}; pass --data-dir")
+    recorded = recorded or {}
     if data_dir is None and recorded.get("format") == "custom" and recorded.get("dev_file"):
-        files = {split: Path(recorded[key]) for split, key in (("dev", "dev_file"), ("train", "train_file"))
-                 if recorded.get(key)}
+        files = {split: _recorded_path(recorded[key], f"data.{key}", ckpt, is_file=True)
+                 for split, key in (("dev", "dev_file"), ("train", "train_file")) if recorded.get(key)}
         return DataSource(task, files=files, label_names=names, regression=regression)
-    chosen = data_dir if data_dir is not None else (recorded.get("data_dir") or extra.get("data_dir"))
-    if not chosen:
+    if data_dir is not None:
+        folder = Path(data_dir).expanduser()
+    elif recorded.get("data_dir") or extra.get("data_dir"):
+        key = "data.data_dir" if recorded.get("data_dir") else "data_dir"
+        folder = _recorded_path(recorded.get("data_dir") or extra.get("data_dir"), key, ckpt)
+    else:
         raise ExportError("no dev data for verification: the checkpoint records no data_dir; pass --data-dir "
                           "(a GLUE directory or the task's folder)")
-    folder = Path(chosen).expanduser()
     if _is_glue(task):
         return DataSource(task, glue_dir=folder)
     files = _split_files(folder)

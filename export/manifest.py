@@ -94,7 +94,10 @@ def now() -> str:
 
 
 def load(path: Path) -> dict | None:
-    """The manifest at ``path``, or None if there is none or it cannot be trusted (then everything is redone)."""
+    """The manifest at ``path``, or None if there is none or it cannot be trusted (then everything is redone).
+
+    Only well-formed artifact records are kept (see :func:`trusted_artifact`); the rest are redone.
+    """
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -103,13 +106,41 @@ def load(path: Path) -> dict | None:
         return None
     if not isinstance(data.get("artifacts"), list):
         return None
+    data["artifacts"] = [a for a in data["artifacts"] if trusted_artifact(a)]
+    if not isinstance(data.get("subnets"), list):
+        data["subnets"] = []
+    # Carried into the next manifest as they are, so held to what export writes: the folder is the name.
+    data["subnets"] = [x for x in data["subnets"] if isinstance(x, dict) and _plain_name(x.get("name"))
+                       and x.get("dir") == x["name"]]
     return data
+
+
+def trusted_artifact(art: object) -> bool:
+    """Whether a previous run's record may be reused: the fields a resume reads have the right types, and
+    its path is the one export itself gives that format (so a record edited to point at ``../../etc/passwd``
+    or an absolute path is never listed again, nor hashed)."""
+    from .formats import FORMATS
+
+    if not isinstance(art, dict):
+        return False
+    subnet, fmt = art.get("subnet"), art.get("format")
+    if not isinstance(subnet, str) or fmt not in FORMATS or art.get("id") != f"{subnet}/{fmt}":
+        return False
+    if not _plain_name(subnet):
+        return False
+    return art.get("path") == f"{subnet}/{FORMATS[fmt].filename.rstrip('/')}" and art.get("status") in (
+        *USABLE, "failed") and (art.get("sha256") is None or isinstance(art.get("sha256"), str))
+
+
+def _plain_name(name: object) -> bool:
+    """A folder name that stays where it is put: no separators, not ``.``/``..``."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
 
 
 def artifacts_by_id(manifest: dict | None) -> dict[str, dict]:
     if not manifest:
         return {}
-    return {a["id"]: a for a in manifest.get("artifacts", []) if isinstance(a, dict) and "id" in a}
+    return {a["id"]: a for a in manifest.get("artifacts", []) if trusted_artifact(a)}
 
 
 def summarize(artifacts: list[dict]) -> dict:

@@ -41,6 +41,10 @@ def _die_with_parent() -> None:
 
 def _init(threads: int) -> None:
     _die_with_parent()
+    # Ctrl-C reaches every process of the terminal's group; only the main process answers it (one line and
+    # the resume hint), then stops the workers (:func:`stop_pool`). A worker that handled it too would print
+    # its own traceback, or finish its chain first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     quiet_process()
     import torch
 
@@ -50,6 +54,16 @@ def _init(threads: int) -> None:
 def make_pool(jobs: int, threads: int) -> cf.ProcessPoolExecutor:
     return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init,
                                   initargs=(threads,))
+
+
+def stop_pool(pool: cf.ProcessPoolExecutor, timeout: float = 10.0) -> None:
+    """Stop the workers now, mid-task: what they were writing is under temporary names the caller removes."""
+    # ProcessPoolExecutor can cancel only tasks that have not started; its workers are in ``_processes``.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout)
 
 
 def run_chain_task(job, formats: list[str], sha_of: dict[str, str]) -> list[dict]:

@@ -14,15 +14,21 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModelForSequenceClassification, PreTrainedModel
+from transformers import PreTrainedModel
+
+from dynabert.backbone import load_classifier_weights
 
 #: exp(-1e4) is 0 in fp32 and fp16 alike, and -1e4 is representable in fp16 (finfo.min is not).
 MASK_VALUE = -10000.0
 
 
 def load_eager(hf_dir: str | Path) -> PreTrainedModel:
-    """Reload an exported ``hf/`` folder with stock transformers and eager attention, in eval mode."""
-    return AutoModelForSequenceClassification.from_pretrained(hf_dir, attn_implementation="eager").eval()
+    """Reload an exported ``hf/`` folder with stock transformers and eager attention, in eval mode.
+
+    Strict (every tensor present, none extra): a format made from an incomplete ``hf/`` would carry
+    randomly initialised weights.
+    """
+    return load_classifier_weights(hf_dir, use_safetensors=True, attn_implementation="eager").eval()
 
 
 class ExportWrapper(nn.Module):
