@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device_bench.harness import RESULTS_SCHEMA
 from tests.test_device_bench import bench, tiny_export  # noqa: F401  (fixtures, reused as they are)
 
 # ---------------------------------------------------------------------------------------------- optimum
@@ -95,7 +96,7 @@ def synthetic_results(seed: int = 0) -> dict:
                                      "first_inference_ms": 2 * p50, "metric": metric, "bytes": size,
                                      "deflate_bytes": int(size * 0.9), "export_status": "passed", "device": None})
     return {
-        "schema": "dynabert-edge/device-bench/1", "created": "2026-12-01T00:00:00Z", "manifest": "/nowhere/m.json",
+        "schema": RESULTS_SCHEMA, "created": "2026-12-01T00:00:00Z", "manifest": "/nowhere/m.json",
         "task": "sst2", "metric_name": "accuracy", "dev": {"path": "dev.tsv", "examples": 872, "fingerprint": "x"},
         "dev_reason": None, "teacher_metric": {"value": 0.91, "source": "given"}, "full_subnet": "w1_d1",
         "environment": {"cpu": "test cpu", "cores": 2, "platform": "linux", "versions": {"onnxruntime": "1"}},
