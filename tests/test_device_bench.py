@@ -18,6 +18,7 @@ import pytest
 from device_bench import adb as adb_mod
 from device_bench import latency as lat
 from device_bench import pick, runtimes
+from device_bench.accuracy import predictions_digest
 from device_bench.harness import run
 from device_bench.manifest_reader import BenchError, read_manifest
 from device_bench.table import CSV_COLUMNS
@@ -201,8 +202,6 @@ def _direct_metric(artifact, manifest, glue_dir):
 
 
 def test_accuracy_equals_a_direct_evaluation(bench, tiny_export, glue_dir):
-    from device_bench.accuracy import predictions_digest
-
     results, _ = bench
     manifest = read_manifest(tiny_export)
     by_id = {a["id"]: a for a in results["artifacts"]}
@@ -226,6 +225,57 @@ def test_accuracy_equals_a_direct_evaluation(bench, tiny_export, glue_dir):
     assert row["metric_vs_pytorch"] == pytest.approx(by_id["w0.25_d0.5/onnx"]["metric"] - hf_small)
     assert row["metric_vs_teacher"] == pytest.approx(by_id["w0.25_d0.5/onnx"]["metric"] - by_id["w1_d1/hf"]["metric"])
     assert "stands in" in results["teacher_metric"]["source"]
+
+
+class _KeywordRunner(runtimes.Runner):
+    """A stand-in model: "positive" exactly when the row holds the token ``great``; counts the rows it sees."""
+
+    runtime = "onnxruntime-cpu"
+
+    def __init__(self, token_id: int) -> None:
+        self.token_id, self.rows = token_id, 0
+
+    def run(self, feed):
+        ids = feed["input_ids"]
+        self.rows += ids.shape[0]
+        hit = (ids == self.token_id).any(axis=1)
+        return np.stack([np.zeros(len(ids)), np.where(hit, 2.0, -2.0)], axis=1).astype(np.float32)
+
+
+def test_accuracy_scores_every_dev_example_including_the_last(tmp_path):
+    """Against a direct, one-example-at-a-time evaluation, on a dev file whose last example is the only
+    one of the minority class (a skipped last row would otherwise go unnoticed), batched and one by one."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from device_bench.accuracy import evaluate, load_dev_set
+    from dynabert.backbone import default_backbone_dir
+    from dynabert.data import compute_metrics
+
+    rows = [("a dull film", "negative"), ("the plot is thin", "negative"), ("great actors , awful script", "negative"),
+            ("a bore", "negative"), ("it drags on and on", "negative"), ("not one good scene", "negative"),
+            ("the great escape it is not", "negative"), ("a great , great film", "positive")]
+    (tmp_path / "dev.csv").write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in rows))
+    tok = AutoTokenizer.from_pretrained(default_backbone_dir())
+    manifest = SimpleNamespace(task="reviews", is_regression=False, label_names=["negative", "positive"],
+                               num_labels=2, data_dir=tmp_path, max_length=16)
+    dev = load_dev_set(manifest, tokenizer=tok)
+    assert dev.examples == len(rows) and dev.labels.tolist() == [0] * 7 + [1]
+
+    model = _KeywordRunner(tok.convert_tokens_to_ids("great"))
+    direct = np.concatenate([model.run({"input_ids": tok(t, return_tensors="np")["input_ids"]}) for t, _ in rows])
+    want = compute_metrics(dev.task, direct, dev.labels)[dev.main_metric]
+    assert want == 6 / 8  # the two "great" negatives are wrong; the last example is right
+    for precision in ("fp32", "int8"):  # same-length batches / one example at a time
+        artifact = SimpleNamespace(id=f"w1_d1/{precision}", precision=precision, max_length=16,
+                                   input_names=("input_ids", "attention_mask", "token_type_ids"),
+                                   input_dtypes=("int64",) * 3)
+        model.rows = 0
+        record = evaluate(model, artifact, dev)
+        assert model.rows == len(rows) and record["n"] == len(rows)
+        assert record["metric"] == want, precision
+        assert record["predictions_sha256"] == predictions_digest(direct)
 
 
 def test_runtimes_that_cannot_run_are_na_with_a_reason(bench):

@@ -344,6 +344,56 @@ def test_parity_gates():
     assert not compare([ref * np.nan], ref, Gate("approx"), ["batch1"])["passed"]
 
 
+def test_parity_gates_judge_every_mode():
+    """A file that is right at batch 1 but wrong in padded batches (a masking bug) fails, in either gate."""
+    ref = np.array([[1.0, -1.0], [-0.5, 0.5], [2.0, 0.0], [0.1, 0.0]])
+    padded = ref.copy()
+    padded[3] = [0.0, 0.1]  # one example flips, by 0.1
+    modes = ["batch1", "padded-batch8"]
+    for gate in (Gate("exact"), Gate("approx")):
+        for outputs in ([ref, padded], [padded, ref]):
+            record = compare(outputs, ref, gate, modes)
+            assert not record["passed"] and record["argmax_agreement"] == 0.75, (gate.kind, record)
+            assert record["max_abs_diff"] == pytest.approx(0.1) and record["flips"][0]["example"] == 3
+    drift = ref + np.array([0.0, 2e-3])  # same argmax everywhere, off by 2e-3 in the second mode only
+    assert not compare([ref, drift], ref, Gate("exact"), modes)["passed"]
+    assert compare([ref, ref + 5e-4], ref, Gate("exact"), modes)["passed"]
+
+
+def test_dynamic_int8_has_one_weight_scale_per_output_channel(tmp_path):
+    """Read the scales from the quantized graph and check them against the fp32 weights they encode."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.quantize import quantize_dynamic_int8
+
+    rng = np.random.default_rng(0)
+    # columns of very different size: one scale for the whole matrix would round the small ones away
+    w = (rng.standard_normal((16, 6)) * np.array([0.01, 0.1, 0.5, 1.0, 4.0, 8.0])).astype(np.float32)
+    emb = rng.standard_normal((30, 16)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["emb", "ids"], ["x"]), helper.make_node("Relu", ["x"], ["r"]),
+         helper.make_node("MatMul", ["r", "w"], ["y"])],
+        "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "sequence", 6])],
+        [numpy_helper.from_array(emb, "emb"), numpy_helper.from_array(w, "w")])
+    plain = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(plain))
+    quantize_dynamic_int8(plain, tmp_path, tmp_path / "int8.onnx")
+
+    quantized = onnx.load(str(tmp_path / "int8.onnx"))
+    inits = {t.name: numpy_helper.to_array(t) for t in quantized.graph.initializer}
+    matmul = next(n for n in quantized.graph.node if n.op_type == "MatMulInteger")
+    w_q = inits[matmul.input[1]]  # onnxruntime names them w_quantized, w_scale, w_zero_point
+    scale = inits[matmul.input[1].removesuffix("quantized") + "scale"]
+    assert w_q.dtype == np.int8 and scale.shape == (6,)  # one scale per output channel
+    np.testing.assert_allclose(scale, np.abs(w).max(axis=0) / 127, rtol=1e-6)  # symmetric int8
+    assert np.all(np.abs(w_q * scale - w) <= 0.51 * scale)  # each column to its own half-step
+    gather = next(n for n in quantized.graph.node if n.op_type == "Gather")
+    assert inits[gather.input[0]].dtype in (np.int8, np.uint8)  # the embedding table is quantized too
+    assert not any(t.data_type == TensorProto.FLOAT and len(t.dims) == 2 for t in quantized.graph.initializer)
+
+
 def test_atomic_writes_leave_nothing_half_written(tmp_path):
     target = tmp_path / "a.bin"
     with pytest.raises(RuntimeError), atomic_file(target) as tmp:
