@@ -414,6 +414,22 @@ def test_pick_constraint_logic(tmp_path):
     assert "p50 40 ms > 1 ms" in why and "90.00 MB > 10 MB" in why and "accuracy 0.8600 < 0.95" in why
 
 
+def test_pick_breaks_metric_ties_by_speed_then_size(tmp_path):
+    res = _synthetic_results(tmp_path)
+    # equal accuracy: the faster wins, whatever the order they are listed in
+    for art in res["artifacts"]:
+        art["metric"] = 0.9
+    for order in (1, -1):
+        res["artifacts"], res["rows"] = res["artifacts"][::order], res["rows"][::order]
+        assert pick.best(pick.candidates(res)).artifact["id"] == "w0.25_d0.5/onnx-int8"  # 3 ms
+    # equal accuracy and speed: the smaller wins
+    for row in res["rows"]:
+        row["p50_ms"] = 5.0
+    for order in (1, -1):
+        res["artifacts"], res["rows"] = res["artifacts"][::order], res["rows"][::order]
+        assert pick.best(pick.candidates(res)).artifact["id"] == "w0.25_d0.5/onnx-int8"  # 13 MB
+
+
 def test_pick_cli_no_fit_exits_1_and_says_why(bench, capsys):
     _, out = bench
     assert pick.main(["--results", str(out / "results.json"), "--max-latency-ms", "0.000001"]) == 1
