@@ -11,7 +11,7 @@ every selected test first: a test that already fails would kill every mutant and
     python benchmarks/mutation_check.py --only floor-heads,t2-dropped --out runs/bench/mutation.json
     python benchmarks/mutation_check.py --list
 
-Run it before a release (about ten minutes on 2 CPU cores; not part of CI). The mutants are curated by hand
+Run it before a release (about 12 minutes on 2 busy CPU cores; not part of CI). The mutants are curated by hand
 rather than generated (mutmut, cosmic-ray): those tools spend hours on mutants of logging and messages,
 while these are the bugs that have happened or nearly happened here. When a mutant no longer applies
 (the code it changes moved), the check says so and fails: update its ``old`` text.

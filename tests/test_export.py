@@ -419,6 +419,10 @@ def test_parity_gates_judge_every_mode():
             record = compare(outputs, ref, gate, modes)
             assert not record["passed"] and record["argmax_agreement"] == 0.75, (gate.kind, record)
             assert record["max_abs_diff"] == pytest.approx(0.1) and record["flips"][0]["example"] == 3
+    # NaN logits fail even where their argmax (numpy gives 0 for an all-NaN row) matches every reference
+    one_class = np.tile([[1.0, 0.0]], (50, 1))
+    for gate in (Gate("exact"), Gate("approx")):
+        assert not compare([one_class, one_class * np.nan], one_class, gate, modes)["passed"], gate.kind
     drift = ref + np.array([0.0, 2e-3])  # same argmax everywhere, off by 2e-3 in the second mode only
     assert not compare([ref, drift], ref, Gate("exact"), modes)["passed"]
     assert compare([ref, ref + 5e-4], ref, Gate("exact"), modes)["passed"]
