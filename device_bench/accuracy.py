@@ -183,7 +183,9 @@ def logits_for(runner: Runner, artifact: Artifact, dev: DevSet) -> np.ndarray:
         stacked = {k: np.concatenate([dev.features[i][k] for i in idx]) for k in dev.features[idx[0]]}
         logits = np.asarray(runner.run(make_feed(artifact, stacked)), dtype=np.float32)
         if out is None:
-            out = np.zeros((dev.examples, logits.shape[-1]), dtype=np.float32)
+            # NaN, not zeros: a row no batch filled then fails evaluate()'s non-finite check, where a zero
+            # row would quietly predict class 0 and be scored.
+            out = np.full((dev.examples, logits.shape[-1]), np.nan, dtype=np.float32)
         out[idx] = logits.reshape(len(idx), -1)
     assert out is not None
     return out

@@ -169,8 +169,25 @@ def _build_apk(demo: Path, out: Path) -> str:
     return text
 
 
-def test_build_apk_script_builds_a_verified_apk(tmp_path):
-    out = _build_apk(DEMO, tmp_path)
+def _ort_classes_jar() -> Path:
+    """Where build_apk.sh looks for the real ONNX Runtime Android classes.jar (ci/lib.sh's rule)."""
+    if os.environ.get("ORT_ANDROID_CLASSES_JAR"):
+        return Path(os.environ["ORT_ANDROID_CLASSES_JAR"])
+    version = re.search(r'^ORT_AAR_VERSION="([^"]+)"', (DEMO / "ci" / "lib.sh").read_text(), re.M).group(1)
+    cache = os.environ.get("DYNABERT_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dynabert-edge")
+    return Path(cache) / f"ort-android-{version}" / "classes.jar"
+
+
+@pytest.fixture(scope="module")
+def built_apk(tmp_path_factory) -> tuple[Path, str]:
+    """The demo's APK, built once for the tests that read it, and the build script's output."""
+    out = tmp_path_factory.mktemp("apk")
+    return out, _build_apk(DEMO, out)
+
+
+def test_build_apk_script_builds_a_verified_apk(built_apk):
+    tmp_path, out = built_apk
     apk = tmp_path / "dynabert-edge-demo-debug.apk"
     assert apk.is_file()
     assert "Verifies" in out and "Verified using v2 scheme (APK Signature Scheme v2): true" in out
@@ -188,6 +205,14 @@ def test_build_apk_script_builds_a_verified_apk(tmp_path):
     assert "api-check: OK" in out
     assert {n.split("/")[1] for n in names if n.startswith("lib/")} == {"arm64-v8a"}  # --abis honoured
     assert not list(DEMO.rglob("javac.*.args"))  # a crashing javac must not litter the source tree
+
+
+def test_app_compiles_against_the_real_onnxruntime_api(built_apk):
+    jar = _ort_classes_jar()
+    if not jar.is_file():
+        pytest.skip(f"real ONNX Runtime Android classes.jar not cached at {jar}: {INSTALL}")
+    _, out = built_apk
+    assert "api-check: OK" in out, out[-3000:]
 
 
 def test_build_apk_packages_bundled_models_uncompressed(tmp_path):

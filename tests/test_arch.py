@@ -14,6 +14,17 @@ def test_heads_and_neurons_for_the_paper_widths():
     assert [spec(w=w, ff=1536).intermediate_size for w in WIDTH_MULTS] == [1536, 1152, 768, 384]
 
 
+def test_heads_round_half_up_when_h_times_w_is_not_whole():
+    # The paper's widths give whole head counts for 12 heads; these do not, so the rounding rule shows:
+    # round-half-up, not floor (5.4 -> 5 but 4.5 -> 5 and 3.6 -> 4) and not banker's rounding (4.5 -> 4).
+    assert spec(H=6, w=0.75).num_heads == 5  # 4.5
+    assert spec(H=12, w=0.3).num_heads == 4  # 3.6
+    assert spec(H=12, w=0.45).num_heads == 5  # 5.4
+    assert spec(H=2, w=0.25).num_heads == 1  # 0.5, and never 0
+    # the FFN follows the kept heads: 3072 * 5 / 6 neurons for 5 of 6 heads
+    assert spec(H=6, w=0.75, ff=3072).intermediate_size == 2560
+
+
 def test_layers_of_a_12_layer_bert_follow_the_paper():
     assert spec(d=1.0).layers == tuple(range(12))
     kept = spec(d=0.75).layers

@@ -69,6 +69,19 @@ def test_non_rewired_checkpoint_is_refused_when_rewiring_is_required(tmp_path, t
         load_checkpoint(path, require_rewired=True)
 
 
+@pytest.mark.parametrize("stage", ["width", "depth", "finetune"])
+def test_the_rewired_flag_decides_not_the_stage_name(tmp_path, tokenizer, stage):
+    model = AdaptiveModel(tiny_hf_model(num_labels=2))
+    plain = save_checkpoint(tmp_path / "plain", model, tokenizer, meta(stage=stage, rewired=False))
+    with pytest.raises(CheckpointError, match="not rewired"):
+        load_checkpoint(plain, require_rewired=True)
+    assert load_checkpoint(plain)[2].stage == stage  # loading without the requirement still works
+    # a rewired model saved before any distillation (stage "rewired", or a rewired teacher) is accepted
+    for name in ("rewired", "teacher"):
+        path = save_checkpoint(tmp_path / name, model, tokenizer, meta(stage=name, rewired=True))
+        assert load_checkpoint(path, require_rewired=True)[2].rewired
+
+
 def test_backbone_errors_name_the_path(tmp_path):
     with pytest.raises(BackboneError, match="no such directory"):
         load_classifier(str(tmp_path / "missing-model"))

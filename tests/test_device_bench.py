@@ -18,6 +18,7 @@ import pytest
 from device_bench import adb as adb_mod
 from device_bench import latency as lat
 from device_bench import pick, runtimes
+from device_bench.accuracy import predictions_digest
 from device_bench.harness import run
 from device_bench.manifest_reader import BenchError, read_manifest
 from device_bench.table import CSV_COLUMNS
@@ -121,28 +122,40 @@ def test_outputs_and_table_structure(bench, tiny_export):
     exported = {a.id for a in manifest.artifacts}
     ok = [r for r in results["rows"] if r["status"] == "ok"]
     assert ok, "something must have been measured"
+    p50 = {(r["artifact"], r["runtime"], r["threads"], r["seq_len"]): r["p50_ms"] for r in ok}
+    flops = {(r["subnet"], r["seq_len"]): r["flops"] for r in ok}
     for r in ok:
         assert r["p50_ms"] > 0 and r["p90_ms"] >= r["p50_ms"] and r["p99_ms"] >= r["p90_ms"]
         assert r["n"] >= settings["min_runs"] or r["short"]
         assert r["load_ms"] > 0 and r["first_inference_ms"] > 0
-        assert r["flops"] > 0 and r["bytes"] > 0 and r["deflate_bytes"] > 0
-        if r["subnet"] == full:
-            assert r["vs_full"] == pytest.approx(1.0)
+        assert r["bytes"] > 0 and r["deflate_bytes"] > 0
+        # Ratios: to the full model's row in the same runtime, threads and length (looked up here).
+        cell = (r["runtime"], r["threads"], r["seq_len"])
+        ref = p50.get((f"{full}/{r['format']}", *cell))
+        assert f"{full}/{r['format']}" not in exported or ref is not None, r["artifact"]
+        assert r["vs_full"] == (pytest.approx(r["p50_ms"] / ref) if ref else None), r["artifact"]
+        ref_onnx = p50.get((f"{full}/onnx", "onnxruntime-cpu", r["threads"], r["seq_len"]))
+        assert r["vs_full_onnx_fp32"] == (pytest.approx(r["p50_ms"] / ref_onnx) if ref_onnx else None)
+        assert r["flops_ratio"] == pytest.approx(r["flops"] / flops[(full, r["seq_len"])])
+        if r["subnet"] == full or not ref:
             assert r["flops_efficiency"] is None
-        elif f"{full}/{r['format']}" in exported:
-            assert r["vs_full"] is not None and r["flops_ratio"] < 1.0 and r["flops_efficiency"] is not None
-        if r["subnet"] == full and r["format"] == "onnx" and r["runtime"] == "onnxruntime-cpu":
-            assert r["vs_full_onnx_fp32"] == pytest.approx(1.0)
+        else:
+            assert r["flops_ratio"] < 1.0
+            assert r["flops_efficiency"] == pytest.approx(r["flops_ratio"] / r["vs_full"])
         assert r["peak_rss_bytes"] > r["model_rss_bytes"] > 0
-    # FLOPs come from dynabert.stats for the measured length.
-    from transformers import AutoConfig
-
-    from dynabert.stats import model_stats
-
-    row = next(r for r in ok if r["subnet"] == "w0.25_d0.5")
-    config = AutoConfig.from_pretrained(manifest.hf_dir("w0.25_d0.5"))
-    assert row["flops"] == model_stats(config, row["seq_len"]).flops
-    assert row["params_encoder"] == model_stats(config, 128).params_encoder
+    assert {r["vs_full"] for r in ok if r["subnet"] != full} - {None}, "no sub-network was compared to the full one"
+    # FLOPs and parameters of w0.25_d0.5, counted by hand from the fixture's shape: hidden 32, 1 of 4 heads
+    # (head size 8), 16 of 64 FFN neurons, 2 of 4 layers, 2 labels.
+    h, a, ff, layers, labels = 32, 8, 16, 2, 2
+    for seq in SEQ_LENS:
+        row = next(r for r in ok if r["subnet"] == "w0.25_d0.5" and r["seq_len"] == seq)
+        per_layer = (2 * seq * h * 3 * a  # Q, K, V projections
+                     + 2 * seq * seq * a * 2  # scores and context
+                     + 2 * seq * a * h  # attention output
+                     + 2 * seq * h * ff * 2)  # FFN in and out
+        assert row["flops"] == layers * per_layer + 2 * h * h + 2 * h * labels  # + pooler, classifier
+    per_layer = 3 * (h * a + a) + (a * h + h) + 2 * h + (h * ff + ff) + (ff * h + h) + 2 * h
+    assert row["params_encoder"] == layers * per_layer
 
 
 def test_sizes_are_bytes_and_zip_deflate(bench):
@@ -201,8 +214,6 @@ def _direct_metric(artifact, manifest, glue_dir):
 
 
 def test_accuracy_equals_a_direct_evaluation(bench, tiny_export, glue_dir):
-    from device_bench.accuracy import predictions_digest
-
     results, _ = bench
     manifest = read_manifest(tiny_export)
     by_id = {a["id"]: a for a in results["artifacts"]}
@@ -226,6 +237,57 @@ def test_accuracy_equals_a_direct_evaluation(bench, tiny_export, glue_dir):
     assert row["metric_vs_pytorch"] == pytest.approx(by_id["w0.25_d0.5/onnx"]["metric"] - hf_small)
     assert row["metric_vs_teacher"] == pytest.approx(by_id["w0.25_d0.5/onnx"]["metric"] - by_id["w1_d1/hf"]["metric"])
     assert "stands in" in results["teacher_metric"]["source"]
+
+
+class _KeywordRunner(runtimes.Runner):
+    """A stand-in model: "positive" exactly when the row holds the token ``great``; counts the rows it sees."""
+
+    runtime = "onnxruntime-cpu"
+
+    def __init__(self, token_id: int) -> None:
+        self.token_id, self.rows = token_id, 0
+
+    def run(self, feed):
+        ids = feed["input_ids"]
+        self.rows += ids.shape[0]
+        hit = (ids == self.token_id).any(axis=1)
+        return np.stack([np.zeros(len(ids)), np.where(hit, 2.0, -2.0)], axis=1).astype(np.float32)
+
+
+def test_accuracy_scores_every_dev_example_including_the_last(tmp_path):
+    """Against a direct, one-example-at-a-time evaluation, on a dev file whose last example is the only
+    one of the minority class (a skipped last row would otherwise go unnoticed), batched and one by one."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from device_bench.accuracy import evaluate, load_dev_set
+    from dynabert.backbone import default_backbone_dir
+    from dynabert.data import compute_metrics
+
+    rows = [("a dull film", "negative"), ("the plot is thin", "negative"), ("great actors , awful script", "negative"),
+            ("a bore", "negative"), ("it drags on and on", "negative"), ("not one good scene", "negative"),
+            ("the great escape it is not", "negative"), ("a great , great film", "positive")]
+    (tmp_path / "dev.csv").write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in rows))
+    tok = AutoTokenizer.from_pretrained(default_backbone_dir())
+    manifest = SimpleNamespace(task="reviews", is_regression=False, label_names=["negative", "positive"],
+                               num_labels=2, data_dir=tmp_path, max_length=16)
+    dev = load_dev_set(manifest, tokenizer=tok)
+    assert dev.examples == len(rows) and dev.labels.tolist() == [0] * 7 + [1]
+
+    model = _KeywordRunner(tok.convert_tokens_to_ids("great"))
+    direct = np.concatenate([model.run({"input_ids": tok(t, return_tensors="np")["input_ids"]}) for t, _ in rows])
+    want = compute_metrics(dev.task, direct, dev.labels)[dev.main_metric]
+    assert want == 6 / 8  # the two "great" negatives are wrong; the last example is right
+    for precision in ("fp32", "int8"):  # same-length batches / one example at a time
+        artifact = SimpleNamespace(id=f"w1_d1/{precision}", precision=precision, max_length=16,
+                                   input_names=("input_ids", "attention_mask", "token_type_ids"),
+                                   input_dtypes=("int64",) * 3)
+        model.rows = 0
+        record = evaluate(model, artifact, dev)
+        assert model.rows == len(rows) and record["n"] == len(rows)
+        assert record["metric"] == want, precision
+        assert record["predictions_sha256"] == predictions_digest(direct)
 
 
 def test_runtimes_that_cannot_run_are_na_with_a_reason(bench):
@@ -364,6 +426,22 @@ def test_pick_constraint_logic(tmp_path):
     assert "p50 40 ms > 1 ms" in why and "90.00 MB > 10 MB" in why and "accuracy 0.8600 < 0.95" in why
 
 
+def test_pick_breaks_metric_ties_by_speed_then_size(tmp_path):
+    res = _synthetic_results(tmp_path)
+    # equal accuracy: the faster wins, whatever the order they are listed in
+    for art in res["artifacts"]:
+        art["metric"] = 0.9
+    for order in (1, -1):
+        res["artifacts"], res["rows"] = res["artifacts"][::order], res["rows"][::order]
+        assert pick.best(pick.candidates(res)).artifact["id"] == "w0.25_d0.5/onnx-int8"  # 3 ms
+    # equal accuracy and speed: the smaller wins
+    for row in res["rows"]:
+        row["p50_ms"] = 5.0
+    for order in (1, -1):
+        res["artifacts"], res["rows"] = res["artifacts"][::order], res["rows"][::order]
+        assert pick.best(pick.candidates(res)).artifact["id"] == "w0.25_d0.5/onnx-int8"  # 13 MB
+
+
 def test_pick_cli_no_fit_exits_1_and_says_why(bench, capsys):
     _, out = bench
     assert pick.main(["--results", str(out / "results.json"), "--max-latency-ms", "0.000001"]) == 1
@@ -390,7 +468,13 @@ def test_pick_install_into_android_assets(bench, tiny_export, tmp_path, capsys):
     card = json.loads((folder / "model_card.json").read_text())
     assert card["name"] == folder.name and card["format"] in ("onnx", "ort")
     assert card["model_file"] in ("model.onnx", "model.ort") and (folder / card["model_file"]).is_file()
-    assert card["metric"]["name"] == "accuracy" and 0 <= card["metric"]["value"] <= 1
+    # The card's metric is the results' metric of the installed file, which is the best of the app's files
+    results = json.loads((out / "results.json").read_text())
+    by_id = {a["id"]: a for a in results["artifacts"]}
+    assert card["metric"] == {"name": "accuracy", "value": round(by_id[card["source"]["artifact"]]["metric"], 6)}
+    app_metrics = [a["metric"] for a in results["artifacts"] if a["format"] in adb_mod.APP_FORMATS
+                   and a["metric"] is not None and a["bytes"] <= 100e6 and a.get("export_status") != "failed"]
+    assert card["metric"]["value"] == round(max(app_metrics), 6)
     assert card["inputs"] == ["input_ids", "attention_mask", "token_type_ids"] and card["input_dtype"] == "int64"
     assert card["max_length"] == 64 and card["do_lower_case"] is True
     manifest = read_manifest(tiny_export, verify_files=False)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import random_batch, tiny_hf_model
 
-from dynabert.adaptive import AdaptiveModel
+from dynabert.adaptive import AdaptiveModel, AdaptiveOutput
 from dynabert.arch import grid, subnet_spec
 from dynabert.data import EpochBatchSampler, Example
 from train.config import PRESETS, ConfigError, build_config, config_diff, parse_override
@@ -23,7 +23,21 @@ from train.stages import sandwich
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_builds(preset):
     cfg = build_config(preset)
-    assert cfg.stage("teacher").lr > 0 and cfg.width_mults[0] == 1.0
+    built = cfg.to_dict()
+
+    def leaves(d, path=()):
+        for k, v in d.items():
+            yield from leaves(v, (*path, k)) if isinstance(v, dict) else [((*path, k), v)]
+
+    # every value the preset sets arrives in the config (nothing dropped or renamed on the way) ...
+    for path, value in leaves(PRESETS[preset]):
+        got = built
+        for k in path:
+            got = got[k]
+        assert got == value, (preset, ".".join(path))
+    # ... and what it leaves alone keeps the default
+    default = build_config().to_dict()
+    assert all(built[k] == default[k] for k in default if k not in PRESETS[preset])
 
 
 def test_defaults_are_the_official_ones():
@@ -96,6 +110,47 @@ def test_logit_loss_is_cross_entropy_to_the_teacher_and_mse_for_regression():
     assert torch.allclose(logit_loss(r1, r2), ((r1 - r2) ** 2).mean())
 
 
+def test_logit_loss_at_a_temperature_is_t_squared_times_the_softened_cross_entropy():
+    g = torch.Generator().manual_seed(0)
+    s, t = 3 * torch.randn(6, 3, generator=g), 3 * torch.randn(6, 3, generator=g)
+    for temp in (2.0, 5.0):
+        soft = -((t / temp).softmax(-1) * (s / temp).log_softmax(-1)).sum(-1).mean()
+        assert torch.allclose(logit_loss(s, t, temp), temp * temp * soft)
+    # and the gradient scale does not fall as 1/T^2 (why the factor is there)
+    grads = []
+    for temp in (1.0, 4.0):
+        s2 = s.clone().requires_grad_(True)
+        logit_loss(s2, t, temp).backward()
+        grads.append(s2.grad.norm().item())
+    assert grads[1] > 0.25 * grads[0]
+
+
+def test_hidden_loss_is_the_embedding_mse_plus_each_matched_layer_mse():
+    """Against a by-hand reference on unmasked and masked positions; each term on its own must count."""
+    g = torch.Generator().manual_seed(0)
+    spec = _spec(6, 0.5)  # student layers (0, 2, 4); pairs (0,0), (1,2), (2,4), (2,5)
+
+    def output(n_hidden):
+        return AdaptiveOutput(torch.zeros(2, 3), torch.randn(2, 5, 8, generator=g),
+                              tuple(torch.randn(2, 5, 8, generator=g) for _ in range(n_hidden)), spec)
+
+    student, teacher = output(3), output(6)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    pairs = layer_pairs(spec, 6)
+    keep = mask.bool()
+
+    def mse(a, b, masked):
+        return ((a - b) ** 2)[keep].mean() if masked else ((a - b) ** 2).mean()
+
+    for masked in (False, True):
+        m = mask if masked else None
+        want = mse(student.embedding, teacher.embedding, masked)
+        want = want + sum(mse(student.hidden_states[i], teacher.hidden_states[j], masked) for i, j in pairs)
+        assert torch.allclose(hidden_loss(student, teacher, pairs, m), want)
+        # the embedding term alone: no layer pairs
+        assert torch.allclose(hidden_loss(student, teacher, [], m), mse(student.embedding, teacher.embedding, masked))
+
+
 def test_hidden_and_pkd_losses_vanish_for_identical_outputs_and_ignore_padding():
     model = AdaptiveModel(tiny_hf_model())
     batch = random_batch()
@@ -120,9 +175,21 @@ def test_distill_loss_backpropagates_into_a_sub_network(intermediate):
         t = teacher(batch["input_ids"], batch["attention_mask"])
     s = model(batch["input_ids"], batch["attention_mask"], width_mult=0.5, depth_mult=0.5)
     loss, parts = distill_loss(s, t, batch["labels"], batch["attention_mask"], intermediate=intermediate,
-                               hidden_weight=1.0)
+                               hidden_weight=0.5, pkd_alpha=0.3, pkd_beta=10.0, pkd_temperature=2.0)
+    # The total is the documented mix of the separate terms, each computed here on its own.
+    with torch.no_grad():
+        soft = logit_loss(s.logits, t.logits)
+        if intermediate == "mse":
+            want = soft + 0.5 * hidden_loss(s, t, layer_pairs(s.spec, 4), batch["attention_mask"])
+        elif intermediate == "pkd":
+            hard = torch.nn.functional.cross_entropy(s.logits, batch["labels"])
+            want = 0.7 * hard + 0.3 * logit_loss(s.logits, t.logits, 2.0) + 10.0 * pkd_loss(s, t, "skip")
+        else:
+            want = soft
+    assert torch.allclose(loss.detach(), want) and set(parts) == {"mse": {"logit", "hidden"},
+                                                                  "pkd": {"logit", "hard", "patient"},
+                                                                  "none": {"logit"}}[intermediate]
     loss.backward()
-    assert loss > 0 and "logit" in parts
     assert model.hf.bert.encoder.layer[0].attention.self.query.weight.grad is not None
     assert model.hf.bert.encoder.layer[1].attention.self.query.weight.grad is None  # dropped at d=0.5
 
