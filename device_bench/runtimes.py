@@ -28,7 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from dynabert.quiet import quiet_imports
+
 from .manifest_reader import Artifact, BenchError
+
+# This module is what imports ExecuTorch (availability checks and the .pte runner): keep its import quiet.
+quiet_imports()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import sys
 import warnings
 from collections.abc import Iterator
 
+from dynabert.quiet import quiet_imports
+
 _NOISY_LOGGERS = (
     "onnxruntime", "fusion_attention", "fusion_base", "fusion_utils", "onnx_model", "onnx_model_bert",
     "ort_format_model", "ort_format_model.utils", "coremltools", "torchao", "torch.export", "torch._export",
@@ -23,6 +25,7 @@ _NOISY_LOGGERS = (
 
 def quiet_process() -> None:
     """Silence warnings and library loggers for the rest of this process."""
+    quiet_imports()
     warnings.filterwarnings("ignore")
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)

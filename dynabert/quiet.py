@@ -1,0 +1,20 @@
+"""Quiet start-up: what optional runtimes print when they are merely imported.
+
+With the ExecuTorch extra installed, importing it loads torchao, which logs a "Failed to load
+.../torchao/_C_mxfp8...so" line for every CUDA kernel library a CPU machine cannot load, and torch's pytree
+module warns about enum registrations torchao makes. Neither says anything about the user's run, and every
+stage command (export, device_bench, pick) may import ExecuTorch to run or check .pte files.
+"""
+
+from __future__ import annotations
+
+import logging
+
+#: Loggers that speak only while an optional runtime is imported; errors still get through.
+IMPORT_NOISE_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+def quiet_imports() -> None:
+    """Call before the first import of an optional runtime (ExecuTorch) in a process."""
+    for name in IMPORT_NOISE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
