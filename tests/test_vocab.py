@@ -1,0 +1,264 @@
+"""``--vocab task`` and the position cut: training text keeps its pieces and logits, every format is built from
+the cut model and verified, out-of-corpus text falls back to smaller pieces or [UNK], bad corpus files fail
+with one line.
+
+One session-scoped export (the tiny checkpoint of test_export, narrowest sub-model, every installed format)
+is shared; the unit tests work on the tokenizer alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import GLUE_DIR
+from test_export import _cli, _formats_under_test, _one_line_error, _tiny_checkpoint
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from dynabert.checkpoint import load_checkpoint
+from dynabert.data import read_glue_split
+from export import vocab as V
+from export.formats import ExportError
+from export.manifest import USABLE
+
+pytestmark = pytest.mark.skipif(not GLUE_DIR.is_dir(), reason=f"real GLUE data not found at {GLUE_DIR}")
+
+SUBNET = "w0.25_d0.5"
+MAX_LENGTH = 48
+#: Words the MiniLM vocabulary holds whole but SST-2's training text never uses: the corpus file keeps them.
+CORPUS_LINES = ["The mitochondria drive photosynthesis in chloroplasts.", "thermodynamics"]
+#: Out-of-corpus text: rare and made-up words, accents, emoji, CJK, a word longer than WordPiece spells.
+STRANGE = ["zyzzogeton quixotry flibbertigibbet", "naïve café déjà vu", "great movie 😀🎬🍿", "这部电影很好看",
+           "映画は素晴らしかった", "영화 최고", "x" * 150, "Ωμέγα ∑∂ √2 ≈ 1.414", "\u200b\u00a0tab\there"]
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    return _tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "extra.txt"
+    path.write_text("\n".join(CORPUS_LINES) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pruned(tiny_ckpt, corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vocab") / "out"
+    proc = _cli("--ckpt", str(tiny_ckpt), "--out", str(out), "--widths", "0.25", "--depths", "0.5",
+                "--formats", ",".join(_formats_under_test()), "--vocab", "task", "--vocab-corpus", str(corpus),
+                "--max-length", str(MAX_LENGTH), "--jobs", "2", "--no-bench", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, json.loads((out / "manifest.json").read_text()), proc
+
+
+@pytest.fixture(scope="session")
+def sst2_train_texts() -> list[str]:
+    return [ex.text for ex in read_glue_split(GLUE_DIR, "sst2", "train")]
+
+
+def _pieces(tokenizer, texts: list[str]) -> list[list[str]]:
+    return [tokenizer.convert_ids_to_tokens(ids) for ids in tokenizer(texts)["input_ids"]]
+
+
+# ---------------------------------------------------------------------------------------------- the export
+
+
+def test_every_format_is_built_from_the_cut_model_and_verified(pruned):
+    out, manifest, proc = pruned
+    record = manifest["embeddings"]
+    assert record["vocab"] == "task" and record["full_vocab_size"] == 30522
+    assert 1000 < record["vocab_size"] < record["full_vocab_size"]
+    assert record["position_rows"] == MAX_LENGTH and record["full_position_rows"] == 128
+    assert "task vocabulary" in proc.stderr
+    ids = {a["id"] for a in manifest["artifacts"]}
+    assert {f"{SUBNET}/{fmt}" for fmt in _formats_under_test()} <= ids
+    vocab_rows = record["vocab_size"] * 48
+    for art in manifest["artifacts"]:
+        assert art["status"] in USABLE, (art["id"], art["errors"])
+        # The counted weights match the cut tables, not the checkpoint's 30,522 x 48 word embeddings.
+        assert art["params"]["embeddings"] == vocab_rows + (MAX_LENGTH + 2) * 48 + 2 * 48
+        assert art["weights"]["passed"], art["weights"]
+        if art["runtime"] == "coreml" and sys.platform != "darwin":
+            assert art["spec_check"]["passed"]
+            continue
+        assert art["parity"]["passed"], art["id"]
+    assert manifest["verification"]["lengths"][1] == MAX_LENGTH  # the last position row is exercised
+
+
+def test_hf_folder_is_a_stock_checkpoint_with_the_new_vocabulary(pruned):
+    out, manifest, _ = pruned
+    hf = out / SUBNET / "hf"
+    model = AutoModelForSequenceClassification.from_pretrained(hf)
+    tokenizer = AutoTokenizer.from_pretrained(hf)
+    size = manifest["embeddings"]["vocab_size"]
+    assert model.config.vocab_size == len(tokenizer) == size
+    assert model.get_input_embeddings().weight.shape[0] == size
+    assert model.config.max_position_embeddings == MAX_LENGTH
+    assert model.config.pad_token_id == tokenizer.pad_token_id
+    lines = (hf / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == size and lines == (out / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert V.vocab_sha256(tokenizer) == manifest["embeddings"]["vocab_sha256"]
+    assert AutoTokenizer.from_pretrained(out / "tokenizer").get_vocab() == tokenizer.get_vocab()
+
+
+def test_training_text_tokenizes_to_the_same_pieces(pruned, tiny_ckpt, sst2_train_texts):
+    out, _, _ = pruned
+    full = AutoTokenizer.from_pretrained(tiny_ckpt)
+    cut = AutoTokenizer.from_pretrained(out / SUBNET / "hf")
+    texts = sst2_train_texts + CORPUS_LINES
+    assert _pieces(cut, texts) == _pieces(full, texts)  # special tokens included: [CLS] ... [SEP]
+
+
+def test_logits_on_training_text_equal_the_unpruned_sub_network(pruned, tiny_ckpt, sst2_train_texts):
+    out, _, _ = pruned
+    adaptive, full, _ = load_checkpoint(tiny_ckpt, require_rewired=True)
+    cut_model = AutoModelForSequenceClassification.from_pretrained(out / SUBNET / "hf").eval()
+    cut = AutoTokenizer.from_pretrained(out / SUBNET / "hf")
+    texts = sst2_train_texts[::1000] + CORPUS_LINES
+    with torch.no_grad():
+        for text in texts:
+            a = full(text, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+            b = cut(text, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+            assert not torch.equal(a["input_ids"], b["input_ids"])  # the same pieces under new ids
+            expected = adaptive(a["input_ids"], a["attention_mask"], a["token_type_ids"], width_mult=0.25,
+                                depth_mult=0.5).logits
+            got = cut_model(**b).logits
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_out_of_corpus_text_runs_in_every_runtime(pruned):
+    import onnxruntime as ort
+
+    out, manifest, _ = pruned
+    hf = out / SUBNET / "hf"
+    cut = AutoTokenizer.from_pretrained(hf)
+    size = manifest["embeddings"]["vocab_size"]
+    model = AutoModelForSequenceClassification.from_pretrained(hf).eval()
+    files = [out / a["path"] for a in manifest["artifacts"] if a["runtime"] in ("onnxruntime", "onnxruntime-mobile")]
+    assert len(files) >= 4
+    sessions = [ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]) for f in files]
+    unk = 0
+    for text in STRANGE:
+        enc = cut(text, truncation=True, max_length=MAX_LENGTH, return_tensors="np")
+        ids = enc["input_ids"]
+        assert 0 <= ids.min() and ids.max() < size
+        unk += int((ids == cut.unk_token_id).sum())
+        with torch.no_grad():
+            reference = model(**{k: torch.from_numpy(v) for k, v in enc.items()}).logits.numpy()
+        assert np.isfinite(reference).all()
+        for session in sessions:
+            feed = {i.name: enc[i.name].astype(np.int64) for i in session.get_inputs()}
+            assert np.isfinite(session.run(None, feed)[0]).all()
+    assert unk > 0  # emoji have no piece in the MiniLM vocabulary: [UNK], not an index error
+    # Words the full vocabulary spells are still spelled, in smaller pieces, never [UNK].
+    pieces = cut.tokenize("zyzzogeton quixotry")
+    assert cut.unk_token not in pieces and len(pieces) > 2
+
+
+def test_dev_tokenization_changes_are_reported(pruned, tiny_ckpt):
+    out, manifest, _ = pruned
+    report = manifest["embeddings"]["dev_tokenization"]
+    dev = [ex.text for ex in read_glue_split(GLUE_DIR, "sst2", "dev")]
+    assert report == V.tokenization_changes(AutoTokenizer.from_pretrained(tiny_ckpt),
+                                            AutoTokenizer.from_pretrained(out / "tokenizer"), dev)
+    assert report["texts"] == len(dev)
+    assert 0 < report["changed_tokens"] <= report["tokens"]
+    assert 0 < report["changed_texts"] <= report["texts"]
+    sources = {s["what"].split(" ")[0]: s for s in manifest["embeddings"]["sources"]}
+    assert sources["sst2"]["texts"] == 67349 and sources["--vocab-corpus"]["texts"] == len(CORPUS_LINES)
+
+
+def test_vocab_full_still_cuts_the_position_table(tiny_ckpt, tmp_path):
+    out = tmp_path / "out"
+    proc = _cli("--ckpt", str(tiny_ckpt), "--out", str(out), "--widths", "0.25", "--depths", "0.5", "--formats", "hf",
+                "--max-length", "40", "--no-bench", "--no-progress", "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads((out / SUBNET / "hf" / "config.json").read_text())
+    assert config["max_position_embeddings"] == 40 and config["vocab_size"] == 30522
+    assert json.loads((out / "manifest.json").read_text())["embeddings"]["vocab"] == "full"
+
+
+# ---------------------------------------------------------------------------------------------- selection
+
+
+def test_kept_set_has_specials_single_characters_and_corpus_words(tiny_ckpt, sst2_train_texts):
+    full = AutoTokenizer.from_pretrained(tiny_ckpt)
+    train_only = set(V.select(full, [("train", sst2_train_texts)]).kept)
+    chosen = V.select(full, [("train", sst2_train_texts), ("corpus", CORPUS_LINES)])
+    kept = set(chosen.kept)
+    assert chosen.kept == sorted(kept) and train_only < kept
+    assert set(full.all_special_ids) <= kept
+    for token, idx in full.get_vocab().items():
+        if len(token) == 1 or (token.startswith("##") and len(token) == 3):
+            assert idx in kept, token
+    corpus_ids = {i for line in CORPUS_LINES for i in full(line, add_special_tokens=False)["input_ids"]}
+    assert corpus_ids <= kept and not corpus_ids <= train_only
+    assert [s["texts"] for s in chosen.sources] == [0, len(sst2_train_texts), len(CORPUS_LINES)]
+
+
+def test_pruned_tokenizer_maps_special_tokens_to_their_new_ids(tiny_ckpt):
+    full = AutoTokenizer.from_pretrained(tiny_ckpt)
+    cut = V.pruned_tokenizer(full, V.select(full, [("x", ["hello world"])]).kept)
+    assert len(cut) < 3000
+    for name in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token"):
+        token = getattr(cut, name)
+        assert cut.convert_ids_to_tokens(getattr(cut, f"{name}_id")) == token == getattr(full, name)
+    assert _pieces(cut, ["hello world"]) == [["[CLS]", "hello", "world", "[SEP]"]]
+
+
+def test_corpus_files_plain_csv_and_tsv(tmp_path):
+    plain = tmp_path / "a.txt"
+    plain.write_text("\ufefffirst line\n\n second \n", encoding="utf-8")
+    assert V.read_corpus(plain) == ["first line", " second "]
+    custom = tmp_path / "b.csv"
+    custom.write_text('text,text_pair,label\n"hello, world",pair one,0\nbye,,1\n', encoding="utf-8")
+    assert V.read_corpus(custom) == ["hello, world", "pair one", "bye"]
+    glue = tmp_path / "c.tsv"
+    glue.write_text('sentence\tlabel\nit "works\t1\n', encoding="utf-8")
+    assert V.read_corpus(glue) == ['it "works']
+
+
+def test_bad_corpus_files_fail_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"good line\nstill good\n" + b"caf\xe9\n")
+    with pytest.raises(ExportError, match=r"bad\.txt:3: not valid UTF-8"):
+        V.read_corpus(bad)
+    empty = tmp_path / "empty.txt"
+    empty.write_text(" \n\n")
+    with pytest.raises(ExportError, match=r"empty\.txt:1: file is empty"):
+        V.read_corpus(empty)
+    with pytest.raises(ExportError, match=r"missing\.txt: file not found"):
+        V.read_corpus(tmp_path / "missing.txt")
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("text,label\n")
+    with pytest.raises(ExportError, match=r"h\.csv:2: no text"):
+        V.read_corpus(header_only)
+
+
+def test_cli_errors_are_one_line(tiny_ckpt, tmp_path, capsys):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(b"ok\nna\xefve\n")
+    out = ["--out", str(tmp_path / "o"), "--formats", "onnx", "--no-bench"]
+    _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), *out, "--vocab", "task", "--vocab-corpus", str(bad)],
+                    f"{bad}:2: not valid UTF-8")
+    _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), *out, "--vocab", "task", "--vocab-corpus",
+                             str(tmp_path / "nope.txt")], "nope.txt: file not found")
+    _one_line_error(capsys, ["--ckpt", str(tiny_ckpt), *out, "--vocab-corpus", str(bad)], "needs --vocab task")
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_bpe_tokenizers_are_refused(tiny_ckpt):
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    V.check_wordpiece(AutoTokenizer.from_pretrained(tiny_ckpt))
+    bpe = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE()))
+    with pytest.raises(ExportError, match="needs a WordPiece tokenizer"):
+        V.check_wordpiece(bpe)
