@@ -19,6 +19,7 @@ CSV_COLUMNS = [
     "short", "load_ms", "first_inference_ms", "vs_full", "vs_full_onnx_fp32", "flops", "flops_ratio",
     "flops_efficiency", "peak_rss_bytes", "model_rss_bytes", "metric", "metric_vs_pytorch", "metric_vs_teacher",
     "bytes", "deflate_bytes", "params_embeddings", "params_encoder", "params_head", "export_status", "device",
+    "vocab_size", "bytes_embeddings", "bytes_encoder", "bytes_head",
 ]
 
 
@@ -50,6 +51,12 @@ def _pct(value) -> str:
 
 def _ratio(value) -> str:
     return "—" if value is None else f"{value:.3f}"
+
+
+def _split(artifact: dict) -> str:
+    """Megabytes of the file's embeddings / encoder / head tensors (device_bench.weights), or — where unnamed."""
+    parts = [artifact.get(f"bytes_{part}") for part in ("embeddings", "encoder", "head")]
+    return "—" if None in parts else " / ".join(_mb(n) for n in parts)
 
 
 def _md_escape(text: str) -> str:
@@ -169,8 +176,8 @@ def markdown(results: dict) -> str:
 
     out += ["", "## Accuracy and size (one row per artifact)", "",
             f"| artifact | format | precision | {metric} | Δ PyTorch | Δ teacher | MB | MB deflate | params "
-            f"emb / enc / head (M) | accuracy runtime |",
-            "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+            f"emb / enc / head (M) | vocab | MB emb / enc / head | accuracy runtime |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---|"]
     for a in results["artifacts"]:
         accr = a.get("accuracy") or {}
         rows = [r for r in results["rows"] if r["artifact"] == a["id"]]
@@ -185,7 +192,7 @@ def markdown(results: dict) -> str:
         flag = " (export FAILED)" if a.get("export_status") == "failed" else ""
         out.append(f"| {a['id']}{flag} | {a['format']} | {a['precision']} | {_md_escape(shown)} | {_pts(d_pt)} | "
                    f"{_pts(d_t)} | {_mb(a.get('bytes'))} | {_mb(a.get('deflate_bytes'))} | {params} | "
-                   f"{accr.get('runtime', '—')} |")
+                   f"{_num(a.get('vocab_size'))} | {_split(a)} | {accr.get('runtime', '—')} |")
 
     out += ["", "## Latency (one row per artifact × runtime × threads × sequence length)", "",
             "| artifact | runtime | threads | seq | p50 ms | p90 ms | p99 ms | × full | × ONNX fp32 | FLOPs share "

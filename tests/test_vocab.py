@@ -262,3 +262,55 @@ def test_bpe_tokenizers_are_refused(tiny_ckpt):
     bpe = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE()))
     with pytest.raises(ExportError, match="needs a WordPiece tokenizer"):
         V.check_wordpiece(bpe)
+
+
+# ---------------------------------------------------------------------------------------------- device_bench
+
+
+def test_weight_split_counts_each_part_of_each_file(pruned):
+    from device_bench.weights import part_of, weight_split
+
+    out, manifest, _ = pruned
+    params = next(s for s in manifest["subnets"] if s["name"] == SUBNET)["params"]
+    size = manifest["embeddings"]["vocab_size"]
+    hf = weight_split(out / SUBNET / "hf")  # fp32 safetensors: exactly 4 bytes a parameter
+    assert hf == {"vocab_size": size, "bytes_embeddings": 4 * params["embeddings"],
+                  "bytes_encoder": 4 * params["encoder"], "bytes_head": 4 * params["head"], "bytes_other": 0}
+    for fmt, per_param in (("onnx", 4), ("onnx-int8", 1), ("ort", 4), ("ort-int8", 1)):
+        art = next(a for a in manifest["artifacts"] if a["id"] == f"{SUBNET}/{fmt}")
+        split = weight_split(out / art["path"])
+        assert split["vocab_size"] == size, fmt
+        # Embedding tables: one value per parameter (+ per-row scales for INT8), nothing else.
+        assert per_param * params["embeddings"] <= split["bytes_embeddings"] <= 1.1 * per_param * params["embeddings"]
+        assert split["bytes_encoder"] > 0 and split["bytes_head"] > 0, fmt
+        assert split["bytes_other"] < 0.01 * art["bytes"], fmt
+        assert sum(split[f"bytes_{p}"] for p in ("embeddings", "encoder", "head", "other")) <= art["bytes"]
+    assert weight_split(out / SUBNET / "model.mlpackage") is None  # Core ML weights are not named: not guessed
+    assert part_of(["onnx::MatMul_270", "/encoder/layer.0/output/dense/MatMul"]) == "encoder"
+    assert part_of(["Attention_0_qkv_weight", "Attention_0"]) == "encoder"
+    assert part_of(["hf.bert.pooler.dense.weight_quantized"]) == "head"
+
+
+def test_bench_reports_vocab_and_split_and_pick_installs_the_pruned_vocab(pruned, tmp_path, capsys):
+    import csv
+
+    from device_bench import pick
+    from device_bench.harness import run
+
+    out, manifest, _ = pruned
+    results = run(out / "manifest.json", tmp_path / "bench", fast=True, seq_lens=(16,), cpu_threads=(1,),
+                  mobile_threads=(1,), formats=("hf", "onnx-int8", "ort-int8"), progress=False, android="off")
+    size = manifest["embeddings"]["vocab_size"]
+    for art in results["artifacts"]:
+        assert art["vocab_size"] == size and art["bytes_embeddings"] > art["bytes_encoder"], art["id"]
+    rows = list(csv.DictReader((tmp_path / "bench" / "table.csv").open()))
+    assert rows and all(int(r["vocab_size"]) == size and int(r["bytes_embeddings"]) > 0 for r in rows)
+    assert "MB emb / enc / head" in (tmp_path / "bench" / "table.md").read_text()
+    demo = tmp_path / "android_demo"
+    (demo / "app" / "src" / "main" / "assets").mkdir(parents=True)
+    assert pick.main(["--results", str(tmp_path / "bench" / "results.json"), "--install-into", str(demo)]) == 0
+    capsys.readouterr()
+    (folder,) = [p for p in (demo / "app/src/main/assets/models").iterdir() if p.is_dir()]
+    installed = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert installed == (out / SUBNET / "hf" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert len(installed) == size
