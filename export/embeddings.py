@@ -15,7 +15,9 @@ new order, and has nothing for the position table: hence the small hand-written 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -66,3 +68,73 @@ def cut_positions(hf: PreTrainedModel, rows: int) -> None:
         if isinstance(buffer, torch.Tensor) and buffer.dim() == 2 and buffer.shape[1] > rows:
             setattr(embeddings, name, buffer[:, :rows].clone())
     hf.config.max_position_embeddings = rows
+
+
+# ---------------------------------------------------------------------------------------------- 4-bit word table
+
+#: Values per scale along the hidden axis; 32 keeps the INT8 gate on MiniLM-size tables, and fp32 scales add
+#: 4/32 = 0.125 byte a value to the 0.5 byte of the 4-bit data.
+INT4_BLOCK_SIZE = 32
+INT4_SCALES_SUFFIX = "_int4_scales"
+
+
+def _int4_blocks(table: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric 4-bit block quantization along axis 1: (packed uint8 data, fp32 scales of shape (rows, blocks)).
+
+    The layout is ONNX Runtime's GatherBlockQuantized (int4 data, two values a byte, low nibble first; the
+    scale of a block is its value of largest magnitude over -8). onnxruntime.quantization has this in
+    matmul_nbits_quantizer, but that module needs onnx-ir, which this project does not install; the same
+    arithmetic is restated here in numpy.
+    """
+    rows, cols = table.shape
+    blocks = -(-cols // block_size)
+    padded = np.zeros((rows, blocks * block_size), dtype=np.float32)
+    padded[:, :cols] = table
+    grouped = padded.reshape(rows, blocks, block_size)
+    hi, lo = grouped.max(axis=2, keepdims=True), grouped.min(axis=2, keepdims=True)
+    extreme = np.where(np.abs(hi) > np.abs(lo), hi, lo)
+    scales = extreme / -8.0
+    safe = np.where(scales == 0, 1.0, scales)
+    quantized = np.where(scales == 0, 0, np.round(grouped / safe)).clip(-8, 7).astype(np.int8)
+    flat = quantized.reshape(rows, -1)[:, :cols].reshape(-1)
+    if flat.size % 2:
+        flat = np.append(flat, np.int8(0))
+    packed = ((flat[0::2] & 0xF) | ((flat[1::2] & 0xF) << 4)).astype(np.uint8)
+    return packed, scales.reshape(rows, blocks).astype(np.float32)
+
+
+def quantize_word_embeddings_int4(src: Path, dst: Path, block_size: int = INT4_BLOCK_SIZE) -> dict:
+    """Copy the ONNX graph ``src`` to ``dst`` with its word-embedding ``Gather`` replaced by a 4-bit
+    ``com.microsoft.GatherBlockQuantized`` (ONNX Runtime contrib op, CPU, since 1.20); return what changed."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    inits = {t.name: t for t in model.graph.initializer}
+    gathers = [n for n in model.graph.node if n.op_type == "Gather" and n.input[0] in inits
+               and "word_embeddings" in n.input[0]]
+    if len(gathers) != 1:
+        raise RuntimeError(f"expected one word-embedding Gather in {src.name}, found {len(gathers)}")
+    node = gathers[0]
+    weight = inits[node.input[0]]
+    table = numpy_helper.to_array(weight).astype(np.float32)
+    packed, scales = _int4_blocks(table, block_size)
+    data = helper.make_tensor(weight.name + "_int4", onnx.TensorProto.INT4, list(table.shape), packed.tobytes(),
+                              raw=True)
+    scale = numpy_helper.from_array(scales, weight.name + INT4_SCALES_SUFFIX)
+    replacement = helper.make_node("GatherBlockQuantized", [data.name, node.input[1], scale.name], list(node.output),
+                                   name=(node.name or "word_embeddings") + "_int4", domain="com.microsoft",
+                                   gather_axis=0, quantize_axis=1, block_size=block_size)
+    nodes = list(model.graph.node)
+    nodes[nodes.index(node)] = replacement
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    if not any(weight.name in n.input for n in nodes):
+        model.graph.initializer.remove(weight)
+    model.graph.initializer.extend([data, scale])
+    if not any(op.domain == "com.microsoft" for op in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save(model, str(dst))
+    return {"op": "com.microsoft.GatherBlockQuantized", "bits": 4, "block_size": block_size, "symmetric": True,
+            "table": list(table.shape), "scales": int(scales.size)}
+

@@ -240,6 +240,22 @@ def _build_onnx_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
 
 
+def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    import onnx
+
+    from .embeddings import quantize_word_embeddings_int4
+    from .quantize import quantize_dynamic_int8
+
+    int4 = ctx.scratch / "plain-int4emb.onnx"
+    embeddings = quantize_word_embeddings_int4(ctx.plain_onnx, int4)
+    # The contrib op's output has no type for ONNX shape inference: tell the quantizer it is fp32.
+    int8 = quantize_dynamic_int8(int4, ctx.scratch, path, {"DefaultTensorType": onnx.TensorProto.FLOAT})
+    record["details"] = {**int8, "word_embeddings": embeddings,
+                         "from": "plain graph"}
+    # The block scales (one per 32 values of the word table) are not model parameters: not counted.
+    _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path) - embeddings["scales"], "onnx-initializers")
+
+
 def _build_onnx_qdq(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     from .quantize import quantize_static_qdq
 
@@ -312,6 +328,7 @@ BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
     "onnx": _build_onnx,
     "onnx-int8": _build_onnx_int8,
     "onnx-qdq": _build_onnx_qdq,
+    "onnx-int4emb": _build_onnx_int4emb,
     "ort": _build_ort,
     "ort-int8": _build_ort,
     "ort-qdq": _build_ort,

@@ -52,7 +52,8 @@ def corpus(tmp_path_factory) -> Path:
 def pruned(tiny_ckpt, corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("vocab") / "out"
     proc = _cli("--ckpt", str(tiny_ckpt), "--out", str(out), "--widths", "0.25", "--depths", "0.5",
-                "--formats", ",".join(_formats_under_test()), "--vocab", "task", "--vocab-corpus", str(corpus),
+                "--formats", ",".join([*_formats_under_test(), "onnx-int4emb"]), "--vocab", "task",
+                "--vocab-corpus", str(corpus),
                 "--max-length", str(MAX_LENGTH), "--jobs", "2", "--no-bench", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads((out / "manifest.json").read_text()), proc
@@ -78,7 +79,7 @@ def test_every_format_is_built_from_the_cut_model_and_verified(pruned):
     assert record["position_rows"] == MAX_LENGTH and record["full_position_rows"] == 128
     assert "task vocabulary" in proc.stderr
     ids = {a["id"] for a in manifest["artifacts"]}
-    assert {f"{SUBNET}/{fmt}" for fmt in _formats_under_test()} <= ids
+    assert {f"{SUBNET}/{fmt}" for fmt in [*_formats_under_test(), "onnx-int4emb"]} <= ids
     vocab_rows = record["vocab_size"] * 48
     for art in manifest["artifacts"]:
         assert art["status"] in USABLE, (art["id"], art["errors"])
@@ -285,10 +286,38 @@ def test_weight_split_counts_each_part_of_each_file(pruned):
         assert split["bytes_encoder"] > 0 and split["bytes_head"] > 0, fmt
         assert split["bytes_other"] < 0.01 * art["bytes"], fmt
         assert sum(split[f"bytes_{p}"] for p in ("embeddings", "encoder", "head", "other")) <= art["bytes"]
+    # 4-bit word table: half a byte a value plus one fp32 scale per block of 32 (48 wide: 2 blocks a row),
+    # the rest as in the INT8 file.
+    int8 = weight_split(out / SUBNET / "model.int8.onnx")
+    int4 = weight_split(out / SUBNET / "model.int4emb.onnx")
+    word = size * 48
+    assert int4["vocab_size"] == size and int4["bytes_encoder"] == int8["bytes_encoder"]
+    saved = word - (word // 2 + size * 2 * 4)
+    assert int8["bytes_embeddings"] - int4["bytes_embeddings"] == pytest.approx(saved, abs=16)  # INT8 scale, zp
     assert weight_split(out / SUBNET / "model.mlpackage") is None  # Core ML weights are not named: not guessed
     assert part_of(["onnx::MatMul_270", "/encoder/layer.0/output/dense/MatMul"]) == "encoder"
     assert part_of(["Attention_0_qkv_weight", "Attention_0"]) == "encoder"
     assert part_of(["hf.bert.pooler.dense.weight_quantized"]) == "head"
+
+
+def test_int4_word_table_is_gather_block_quantized(pruned):
+    import onnx
+
+    from export.embeddings import _int4_blocks
+
+    out, manifest, _ = pruned
+    model = onnx.load(str(out / SUBNET / "model.int4emb.onnx"))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("GatherBlockQuantized") == 1 and ops.count("MatMulInteger") > 0  # the rest stays INT8
+    art = next(a for a in manifest["artifacts"] if a["id"] == f"{SUBNET}/onnx-int4emb")
+    int8 = next(a for a in manifest["artifacts"] if a["id"] == f"{SUBNET}/onnx-int8")
+    assert art["status"] == "passed" and art["parity"]["argmax_agreement"] >= 0.98 and art["bytes"] < int8["bytes"]
+    # The packing is ONNX Runtime's: low nibble first, symmetric, scale = largest magnitude / -8.
+    table = np.array([[1.0, -2.0, 0.5, 8.0], [0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+    packed, scales = _int4_blocks(table, 2)
+    assert scales.tolist() == [[0.25, -1.0], [0.0, 0.0]]
+    values = [(b & 0xF) - 16 * ((b & 0xF) > 7) for byte in packed for b in (byte, byte >> 4)]
+    assert np.allclose(np.array(values[:8]).reshape(2, 4) * np.repeat(scales, 2, axis=1), table, atol=0.5)
 
 
 def test_bench_reports_vocab_and_split_and_pick_installs_the_pruned_vocab(pruned, tmp_path, capsys):
