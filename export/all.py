@@ -182,6 +182,8 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
 
 def _cut_embeddings(args: argparse.Namespace, model, tokenizer, source, max_length: int) -> tuple[object, dict]:
     """Cut the position table to ``max_length`` and, with ``--vocab task``, the vocabulary (export.vocab)."""
+    from dynabert.stats import model_stats
+
     from . import vocab as V
     from .embeddings import cut_positions, keep_word_rows, position_rows
     from .inputs import read_examples
@@ -189,7 +191,9 @@ def _cut_embeddings(args: argparse.Namespace, model, tokenizer, source, max_leng
     if args.vocab_corpus and args.vocab != "task":
         raise ExportError("--vocab-corpus adds text to a task vocabulary; it needs --vocab task")
     full_size = len(tokenizer)
-    record: dict = {"vocab": args.vocab, "vocab_size": full_size, "full_vocab_size": full_size,
+    # Parameters of the checkpoint as trained: what "not the full model" in the weights check refers to.
+    record: dict = {"checkpoint_params": model_stats(model.config, 128).params_total, "vocab": args.vocab,
+                    "vocab_size": full_size, "full_vocab_size": full_size,
                     "vocab_sha256": V.vocab_sha256(tokenizer)}
     if args.vocab == "task":
         V.check_wordpiece(tokenizer)
@@ -275,7 +279,6 @@ def _export(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from dynabert.fileio import remove_stale_temps, sha256_path
-    from dynabert.stats import model_stats
 
     from . import manifest as M
     from .formats import tool_versions
@@ -334,7 +337,7 @@ def _export(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads)
     pool = make_pool(args.jobs, threads) if args.jobs > 1 else None
     futures: list[cf.Future] = []
-    full_params = model_stats(s.model.config, 128).params_total
+    full_params = s.embeddings["checkpoint_params"]
     approx = any(FORMATS[f].gate == "approx" for f in formats)
     pad_id = manifest["tokenizer"]["pad_token_id"]
     try:
