@@ -114,9 +114,14 @@ def check_wordpiece(tokenizer) -> None:
                           f"is {type(tokenizer).__name__} ({type(model).__name__ or 'no fast backend'})")
 
 
-def _pieces_ids(tokenizer, texts: Sequence[str], batch: int = 4096) -> set[int]:
+def _pieces_ids(tokenizer, texts: Sequence[str], what: str, progress: bool, batch: int = 4096) -> set[int]:
+    from tqdm.auto import tqdm
+
     ids: set[int] = set()
-    for start in range(0, len(texts), batch):
+    # MNLI/QQP-size training sets take a minute to tokenize: show it; SST-2-size ones take a second or two.
+    starts = tqdm(range(0, len(texts), batch), desc=f"vocabulary: {what}", unit="batch", dynamic_ncols=True,
+                  disable=not progress or len(texts) < 100_000)
+    for start in starts:
         # No truncation: a long training text's tail is kept too (a superset costs a few rows at most).
         for row in tokenizer(list(texts[start:start + batch]), add_special_tokens=False)["input_ids"]:
             ids.update(row)
@@ -136,13 +141,13 @@ def always_kept(tokenizer) -> set[int]:
     return kept
 
 
-def select(tokenizer, sources: Iterable[tuple[str, Sequence[str]]]) -> TaskVocab:
+def select(tokenizer, sources: Iterable[tuple[str, Sequence[str]]], progress: bool = False) -> TaskVocab:
     """The task vocabulary from ``(description, texts)`` sources (training data, corpus files)."""
     check_wordpiece(tokenizer)
     kept = always_kept(tokenizer)
     record = [{"what": "special tokens and single characters", "texts": 0, "ids": len(kept)}]
     for what, texts in sources:
-        ids = _pieces_ids(tokenizer, texts)
+        ids = _pieces_ids(tokenizer, texts, what, progress)
         record.append({"what": what, "texts": len(texts), "ids": len(ids)})
         kept |= ids
     return TaskVocab(sorted(kept), len(tokenizer), record)
