@@ -200,7 +200,8 @@ def _cut_embeddings(args: argparse.Namespace, model, tokenizer, source, max_leng
         corpora = [(f"--vocab-corpus {path}", V.read_corpus(path)) for path in args.vocab_corpus]
         train = read_examples(source, "train")
         texts = [t for ex in train for t in (ex.text, ex.text_pair) if t]
-        chosen = V.select(tokenizer, [(f"{source.task} train ({source.where})", texts), *corpora],
+        where = (source.files or {}).get("train") or source.glue_dir
+        chosen = V.select(tokenizer, [(f"{source.task} train ({where})", texts), *corpora],
                           progress=not args.no_progress)
         pruned = V.pruned_tokenizer(tokenizer, chosen.kept)
         keep_word_rows(model.hf, chosen.kept, pruned.pad_token_id)
