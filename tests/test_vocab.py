@@ -343,3 +343,28 @@ def test_bench_reports_vocab_and_split_and_pick_installs_the_pruned_vocab(pruned
     installed = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
     assert installed == (out / SUBNET / "hf" / "vocab.txt").read_text(encoding="utf-8").splitlines()
     assert len(installed) == size
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
+def test_position_cut_keeps_logits_and_reloads(model_type, tmp_path):
+    from conftest import random_batch, tiny_hf_model
+
+    from export.embeddings import cut_positions, position_rows
+
+    model = tiny_hf_model(model_type)
+    batch = random_batch(seq=20)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        before = model(**inputs).logits
+    rows = position_rows(model.config, 20)
+    assert rows == (22 if model_type == "roberta" else 20)  # RoBERTa numbers positions from pad_token_id + 1
+    cut_positions(model, rows)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs).logits, before, atol=0, rtol=0)
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert reloaded.config.max_position_embeddings == rows
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**inputs).logits, before, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="between 1 and"):
+        cut_positions(model, rows + 1)
