@@ -90,8 +90,12 @@ def read_corpus(path: str | Path) -> list[str]:
     if suffix in (".csv", ".tsv"):
         delimiter = "," if suffix == ".csv" else "\t"
         # GLUE TSVs are unquoted (lone '"' inside fields); the custom CSV is quoted, like the data layer reads them.
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
-                               quoting=csv.QUOTE_MINIMAL if suffix == ".csv" else csv.QUOTE_NONE))
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                            quoting=csv.QUOTE_MINIMAL if suffix == ".csv" else csv.QUOTE_NONE)
+        try:
+            rows = list(reader)
+        except csv.Error as exc:
+            raise ExportError(f"--vocab-corpus {path}:{reader.line_num}: malformed {suffix[1:]}: {exc}") from None
         header = [cell.strip().lower() for cell in rows[0]] if rows else []
         columns = [i for i, name in enumerate(header) if name in TEXT_COLUMNS]
         if columns:

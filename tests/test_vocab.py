@@ -241,6 +241,10 @@ def test_bad_corpus_files_fail_with_file_and_line(tmp_path):
     header_only.write_text("text,label\n")
     with pytest.raises(ExportError, match=r"h\.csv:2: no text"):
         V.read_corpus(header_only)
+    runaway = tmp_path / "q.csv"  # an unclosed quote swallows the rest of the file
+    runaway.write_text('text,label\n"abc,1\n' + "x" * 200_000 + "\n")
+    with pytest.raises(ExportError, match=r"q\.csv:\d+: malformed csv"):
+        V.read_corpus(runaway)
 
 
 def test_cli_errors_are_one_line(tiny_ckpt, tmp_path, capsys):
