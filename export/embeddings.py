@@ -76,15 +76,18 @@ def cut_positions(hf: PreTrainedModel, rows: int) -> None:
 #: 4/32 = 0.125 byte a value to the 0.5 byte of the 4-bit data.
 INT4_BLOCK_SIZE = 32
 INT4_SCALES_SUFFIX = "_int4_scales"
+INT4_DATA_SUFFIX = "_int4"
 
 
 def _int4_blocks(table: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric 4-bit block quantization along axis 1: (packed uint8 data, fp32 scales of shape (rows, blocks)).
+    """Symmetric 4-bit block quantization along axis 1: (packed uint8 data of shape (rows, ceil(cols / 2)),
+    fp32 scales of shape (rows, blocks)).
 
-    The layout is ONNX Runtime's GatherBlockQuantized (int4 data, two values a byte, low nibble first; the
-    scale of a block is its value of largest magnitude over -8). onnxruntime.quantization has this in
-    matmul_nbits_quantizer, but that module needs onnx-ir, which this project does not install; the same
-    arithmetic is restated here in numpy.
+    The layout is ONNX Runtime's GatherBlockQuantized with uint8 data and ``bits=4``: each value stored as
+    q + 8 (the op's default zero point), two a byte along a row, low nibble first; a block's scale is its
+    value of largest magnitude over -8. uint8 rather than the INT4 tensor type because ORT's ``.ort`` format
+    rejects INT4 tensors (1.31). onnxruntime.quantization has the arithmetic in matmul_nbits_quantizer, but
+    that module needs onnx-ir, which this project does not install; it is restated here in numpy.
     """
     rows, cols = table.shape
     blocks = -(-cols // block_size)
@@ -95,12 +98,12 @@ def _int4_blocks(table: np.ndarray, block_size: int) -> tuple[np.ndarray, np.nda
     extreme = np.where(np.abs(hi) > np.abs(lo), hi, lo)
     scales = extreme / -8.0
     safe = np.where(scales == 0, 1.0, scales)
-    quantized = np.where(scales == 0, 0, np.round(grouped / safe)).clip(-8, 7).astype(np.int8)
-    flat = quantized.reshape(rows, -1)[:, :cols].reshape(-1)
-    if flat.size % 2:
-        flat = np.append(flat, np.int8(0))
-    packed = ((flat[0::2] & 0xF) | ((flat[1::2] & 0xF) << 4)).astype(np.uint8)
-    return packed, scales.reshape(rows, blocks).astype(np.float32)
+    quantized = np.where(scales == 0, 0, np.round(grouped / safe)).clip(-8, 7).astype(np.int16)
+    unsigned = (quantized.reshape(rows, -1)[:, :cols] + 8).astype(np.uint8)
+    if cols % 2:
+        unsigned = np.pad(unsigned, ((0, 0), (0, 1)), constant_values=8)
+    packed = unsigned[:, 0::2] | (unsigned[:, 1::2] << 4)
+    return packed.astype(np.uint8), scales.reshape(rows, blocks).astype(np.float32)
 
 
 def quantize_word_embeddings_int4(src: Path, dst: Path, block_size: int = INT4_BLOCK_SIZE) -> dict:
@@ -119,12 +122,11 @@ def quantize_word_embeddings_int4(src: Path, dst: Path, block_size: int = INT4_B
     weight = inits[node.input[0]]
     table = numpy_helper.to_array(weight).astype(np.float32)
     packed, scales = _int4_blocks(table, block_size)
-    data = helper.make_tensor(weight.name + "_int4", onnx.TensorProto.INT4, list(table.shape), packed.tobytes(),
-                              raw=True)
+    data = numpy_helper.from_array(packed, weight.name + INT4_DATA_SUFFIX)
     scale = numpy_helper.from_array(scales, weight.name + INT4_SCALES_SUFFIX)
     replacement = helper.make_node("GatherBlockQuantized", [data.name, node.input[1], scale.name], list(node.output),
                                    name=(node.name or "word_embeddings") + "_int4", domain="com.microsoft",
-                                   gather_axis=0, quantize_axis=1, block_size=block_size)
+                                   gather_axis=0, quantize_axis=1, block_size=block_size, bits=4)
     nodes = list(model.graph.node)
     nodes[nodes.index(node)] = replacement
     del model.graph.node[:]
@@ -136,5 +138,25 @@ def quantize_word_embeddings_int4(src: Path, dst: Path, block_size: int = INT4_B
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.save(model, str(dst))
     return {"op": "com.microsoft.GatherBlockQuantized", "bits": 4, "block_size": block_size, "symmetric": True,
-            "table": list(table.shape), "scales": int(scales.size)}
+            "storage": "uint8, two values a byte", "table": list(table.shape), "scales": int(scales.size)}
+
+
+def int4_count_correction(onnx_path: Path) -> int:
+    """What to add to a stored-element count of ``onnx_path`` to count its 4-bit tables in parameters.
+
+    A packed table stores rows x cols values in rows x cols/2 bytes, and its block scales are not model
+    parameters (the weights check compares the count with the sub-model's parameter count).
+    """
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    correction = 0
+    for node in model.graph.node:
+        if node.op_type == "GatherBlockQuantized":
+            inits = {t.name: t for t in model.graph.initializer}
+            data, scales = inits[node.input[0]], inits[node.input[2]]
+            values = 2 * int(np.prod(data.dims))  # two 4-bit values a byte (an odd row count pads one)
+            correction += values - int(np.prod(data.dims)) - int(np.prod(scales.dims))
+    return correction
+
 

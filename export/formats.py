@@ -45,8 +45,7 @@ FORMATS: dict[str, Format] = {
         Format("onnx-qdq", "model.qdq.onnx", "int8-static", "onnxruntime", "onnxruntime", source="hf",
                gate="approx", default=False),
         # Opt-in (--formats): dynamic INT8 with the word-embedding table in 4-bit blocks (ONNX Runtime's
-        # GatherBlockQuantized contrib op), the table being most of a small sub-model's bytes. No .ort of it:
-        # ORT's flatbuffer format (1.31) rejects INT4 tensors ("Unsupported tensor data type").
+        # GatherBlockQuantized contrib op), the table being most of a small sub-model's bytes.
         Format("onnx-int4emb", "model.int4emb.onnx", "int8+int4emb", "onnxruntime", "onnxruntime", source="hf",
                gate="approx", default=False),
         Format("ort", "model.ort", "fp32", "onnxruntime-mobile", "onnxruntime", source="onnx"),
@@ -54,6 +53,8 @@ FORMATS: dict[str, Format] = {
                gate="approx"),
         Format("ort-qdq", "model.qdq.ort", "int8-static", "onnxruntime-mobile", "onnxruntime", source="onnx-qdq",
                gate="approx", default=False),
+        Format("ort-int4emb", "model.int4emb.ort", "int8+int4emb", "onnxruntime-mobile", "onnxruntime",
+               source="onnx-int4emb", gate="approx", default=False),
         Format("coreml", "model.mlpackage/", "fp16", "coreml", "coremltools", source="hf", gate="approx"),
         Format("coreml-int8", "model.int8.mlpackage/", "int8-weights", "coreml", "coremltools", source="coreml",
                gate="approx"),
@@ -67,7 +68,7 @@ FORMATS: dict[str, Format] = {
 #: is ``hf``, which the main process writes first). Grouping keeps a derived file next to its source in
 #: one process, and splitting the slow ExecuTorch lowering lets two workers share it.
 CHAINS: tuple[tuple[str, ...], ...] = (
-    ("onnx", "onnx-int8", "onnx-qdq", "onnx-int4emb", "ort", "ort-int8", "ort-qdq"),
+    ("onnx", "onnx-int8", "onnx-qdq", "onnx-int4emb", "ort", "ort-int8", "ort-qdq", "ort-int4emb"),
     ("coreml", "coreml-int8"),
     ("pte",),
     ("pte-int8",),

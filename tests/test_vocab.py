@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(not GLUE_DIR.is_dir(), reason=f"real GLUE data n
 
 SUBNET = "w0.25_d0.5"
 MAX_LENGTH = 48
+INT4 = ["onnx-int4emb", "ort-int4emb"]  # opt-in formats with the 4-bit word table
 #: Words the MiniLM vocabulary holds whole but SST-2's training text never uses: the corpus file keeps them.
 CORPUS_LINES = ["The mitochondria drive photosynthesis in chloroplasts.", "thermodynamics"]
 #: Out-of-corpus text: rare and made-up words, accents, emoji, CJK, a word longer than WordPiece spells.
@@ -52,7 +53,7 @@ def corpus(tmp_path_factory) -> Path:
 def pruned(tiny_ckpt, corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("vocab") / "out"
     proc = _cli("--ckpt", str(tiny_ckpt), "--out", str(out), "--widths", "0.25", "--depths", "0.5",
-                "--formats", ",".join([*_formats_under_test(), "onnx-int4emb"]), "--vocab", "task",
+                "--formats", ",".join([*_formats_under_test(), *INT4]), "--vocab", "task",
                 "--vocab-corpus", str(corpus),
                 "--max-length", str(MAX_LENGTH), "--jobs", "2", "--no-bench", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -79,7 +80,7 @@ def test_every_format_is_built_from_the_cut_model_and_verified(pruned):
     assert record["position_rows"] == MAX_LENGTH and record["full_position_rows"] == 128
     assert "task vocabulary" in proc.stderr
     ids = {a["id"] for a in manifest["artifacts"]}
-    assert {f"{SUBNET}/{fmt}" for fmt in [*_formats_under_test(), "onnx-int4emb"]} <= ids
+    assert {f"{SUBNET}/{fmt}" for fmt in [*_formats_under_test(), *INT4]} <= ids
     vocab_rows = record["vocab_size"] * 48
     for art in manifest["artifacts"]:
         assert art["status"] in USABLE, (art["id"], art["errors"])
@@ -296,6 +297,7 @@ def test_weight_split_counts_each_part_of_each_file(pruned):
     int4 = weight_split(out / SUBNET / "model.int4emb.onnx")
     word = size * 48
     assert int4["vocab_size"] == size and int4["bytes_encoder"] == int8["bytes_encoder"]
+    assert weight_split(out / SUBNET / "model.int4emb.ort")["vocab_size"] == size
     saved = word - (word // 2 + size * 2 * 4)
     assert int8["bytes_embeddings"] - int4["bytes_embeddings"] == pytest.approx(saved, abs=16)  # INT8 scale, zp
     assert weight_split(out / SUBNET / "model.mlpackage") is None  # Core ML weights are not named: not guessed
@@ -316,12 +318,16 @@ def test_int4_word_table_is_gather_block_quantized(pruned):
     art = next(a for a in manifest["artifacts"] if a["id"] == f"{SUBNET}/onnx-int4emb")
     int8 = next(a for a in manifest["artifacts"] if a["id"] == f"{SUBNET}/onnx-int8")
     assert art["status"] == "passed" and art["parity"]["argmax_agreement"] >= 0.98 and art["bytes"] < int8["bytes"]
-    # The packing is ONNX Runtime's: low nibble first, symmetric, scale = largest magnitude / -8.
-    table = np.array([[1.0, -2.0, 0.5, 8.0], [0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+    ort_file = next(a for a in manifest["artifacts"] if a["id"] == f"{SUBNET}/ort-int4emb")
+    assert ort_file["status"] == "passed" and ort_file["source"] == art["id"]
+    # The packing is ONNX Runtime's (uint8, bits=4): q + 8, low nibble first; scale = largest magnitude / -8.
+    table = np.array([[1.0, -2.0, 0.5, 8.0, 3.0], [0.0, 0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
     packed, scales = _int4_blocks(table, 2)
-    assert scales.tolist() == [[0.25, -1.0], [0.0, 0.0]]
-    values = [(b & 0xF) - 16 * ((b & 0xF) > 7) for byte in packed for b in (byte, byte >> 4)]
-    assert np.allclose(np.array(values[:8]).reshape(2, 4) * np.repeat(scales, 2, axis=1), table, atol=0.5)
+    assert packed.shape == (2, 3) and scales.tolist() == [[0.25, -1.0, -0.375], [0.0, 0.0, 0.0]]
+    values = np.stack([packed & 0xF, packed >> 4], axis=2).reshape(2, 6)[:, :5].astype(int) - 8
+    assert values.tolist() == [[4, -8, 0, -8, -8], [0, 0, 0, 0, 0]]
+    per_value = np.repeat(scales, 2, axis=1)[:, :5]
+    assert (np.abs(values * per_value - table) <= np.abs(per_value) / 2).all()  # within half a step
 
 
 def test_bench_reports_vocab_and_split_and_pick_installs_the_pruned_vocab(pruned, tmp_path, capsys):
