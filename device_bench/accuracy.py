@@ -5,7 +5,7 @@ model's ``max_length``), as the app does. Examples of exactly the same length ar
 with no padding a row's logits are what a batch-1 run gives, and it is several times faster. Two kinds
 of files run strictly one example at a time:
 
-- dynamically quantized INT8 (``precision == "int8"``): the activation scale is taken over the whole
+- dynamically quantized INT8 (``precision`` ``int8``, ``int8+int4emb``): the activation scale is taken over the whole
   input tensor, so a batch would change every row's result;
 - files exported for batch 1 (ExecuTorch ``.pte``, Core ML).
 """
@@ -164,7 +164,7 @@ def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: 
 
 def batches_for(artifact: Artifact, runtime: str, dev: DevSet) -> list[list[int]]:
     """Example indices run together: same-length groups, or one by one (see the module docstring)."""
-    one_by_one = artifact.precision == "int8" or runtime in ("executorch-xnnpack", "coreml")
+    one_by_one = artifact.precision in ("int8", "int8+int4emb") or runtime in ("executorch-xnnpack", "coreml")
     if one_by_one:
         return [[i] for i in range(dev.examples)]
     by_length: dict[int, list[int]] = defaultdict(list)

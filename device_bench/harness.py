@@ -191,11 +191,21 @@ def _accuracy_job(artifact: Artifact, runtime: str, dev: acc.DevSet) -> dict:
         runner.close()
 
 
+def _weight_split(a: Artifact) -> dict:
+    """Bytes of embeddings / encoder / head and the vocabulary size, read from the file (device_bench.weights)."""
+    from .weights import weight_split
+
+    try:
+        return weight_split(a.path) or {}
+    except Exception as exc:  # an unreadable split must not sink the table: the row says why
+        return {"weight_split_error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+
+
 def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.DevSet | None,
                         dev_reason: str | None, settings: BenchSettings, cache: _Cache,
                         progress: bool) -> tuple[dict[str, dict], dict[str, dict]]:
     accuracy: dict[str, dict] = {}
-    sizes: dict[str, dict] = {a.id: {"bytes": size.disk_bytes(a.path)} for a in artifacts}
+    sizes: dict[str, dict] = {a.id: {"bytes": size.disk_bytes(a.path), **_weight_split(a)} for a in artifacts}
     jobs: dict[cf.Future, tuple[str, str, str | None]] = {}
     workers = settings.jobs or os.cpu_count() or 1
     runtimes.set_executorch_threads(1)
@@ -401,6 +411,8 @@ def _derive_rows(manifest: Manifest, plan: list[_Planned], measured: dict[tuple,
                                     if accr.get("metric") is not None and teacher.get("value") is not None else None)
         row["bytes"] = sizes.get(a.id, {}).get("bytes")
         row["deflate_bytes"] = sizes.get(a.id, {}).get("deflate_bytes")
+        for key in ("vocab_size", "bytes_embeddings", "bytes_encoder", "bytes_head"):
+            row[key] = sizes.get(a.id, {}).get(key)
         params = fact.get("params") or {}
         row["params_embeddings"] = params.get("embeddings")
         row["params_encoder"] = params.get("encoder")

@@ -21,6 +21,7 @@ CSV_COLUMNS = [
     "short", "load_ms", "first_inference_ms", "vs_full", "vs_full_onnx_fp32", "flops", "flops_ratio",
     "flops_efficiency", "peak_rss_bytes", "model_rss_bytes", "metric", "metric_vs_pytorch", "metric_vs_teacher",
     "bytes", "deflate_bytes", "params_embeddings", "params_encoder", "params_head", "export_status", "device",
+    "vocab_size", "bytes_embeddings", "bytes_encoder", "bytes_head",
 ]
 
 
@@ -52,6 +53,12 @@ def _pct(value) -> str:
 
 def _ratio(value) -> str:
     return "—" if value is None else f"{value:.3f}"
+
+
+def _split(artifact: dict) -> str:
+    """Megabytes of the file's embeddings / encoder / head tensors (device_bench.weights), or — where unnamed."""
+    parts = [artifact.get(f"bytes_{part}") for part in ("embeddings", "encoder", "head")]
+    return "—" if None in parts else " / ".join(_mb(n) for n in parts)
 
 
 def _md_escape(text: str) -> str:
@@ -236,7 +243,7 @@ def tables(results: dict) -> list[Table]:
     metric = results["metric_name"]
     acc = Table("Accuracy and size (one row per artifact)",
                 ["artifact", "format", "precision", metric, "Δ PyTorch", "Δ teacher", "MB", "MB deflate",
-                 "params emb / enc / head (M)", "accuracy runtime"], "lllrrrrrll")
+                 "params emb / enc / head (M)", "vocab", "MB emb / enc / head", "accuracy runtime"], "lllrrrrrlrll")
     for a in results["artifacts"]:
         accr = a.get("accuracy") or {}
         rows = [r for r in results["rows"] if r["artifact"] == a["id"]]
@@ -250,7 +257,8 @@ def tables(results: dict) -> list[Table]:
             shown = f"error: {accr.get('reason')}"
         flag = " (export FAILED)" if a.get("export_status") == "failed" else ""
         acc.rows.append([f"{a['id']}{flag}", a["format"], a["precision"], shown, _pts(d_pt), _pts(d_t),
-                         _mb(a.get("bytes")), _mb(a.get("deflate_bytes")), params, accr.get("runtime", "—")])
+                         _mb(a.get("bytes")), _mb(a.get("deflate_bytes")), params, _num(a.get("vocab_size")),
+                         _split(a), accr.get("runtime", "—")])
         acc.attrs.append({"precision": a["precision"], "runtime": accr.get("runtime") or ""})
 
     lat = Table("Latency (one row per artifact × runtime × threads × sequence length)",

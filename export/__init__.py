@@ -16,6 +16,8 @@
 - :mod:`export.manifest`     ``manifest.json`` and its schema (what device_bench reads)
 - :mod:`export.formats`      the table of formats, their tools and extras
 - :mod:`export.inputs`       real dev/train inputs for verification and calibration
+- :mod:`export.vocab`        ``--vocab task``: the task vocabulary and its tokenizer
+- :mod:`export.embeddings`   cutting the word rows and the position table of the model
 - :mod:`export.report`       the summary table
 - :mod:`export.quiet`        keeping the converters' log chatter off the progress bar
 """

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .formats import CHAINS, FORMATS, ExportError, resolve_formats
 from .quiet import quiet_process
+from .vocab import VOCAB_MODES
 
 DEFAULT_N_VERIFY = 64
 #: INT8/fp16 files: enough inputs that a 0.98 agreement gate tells 99% from 95% (see verify.MIN_ARGMAX_AGREEMENT).
@@ -95,6 +96,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-length", type=_at_least_one,
                    help="longest input (tokens) the exported files accept; Core ML and .pte fix this bound "
                         "(default: the checkpoint's training max_length; at most the position table's size)")
+    p.add_argument("--vocab", choices=VOCAB_MODES, default="full",
+                   help="full: the checkpoint's vocabulary; task: only the tokens of the training data and "
+                        "--vocab-corpus, plus special tokens and every single character, with the embedding "
+                        "rows cut to match (training sentences tokenize exactly as before; other words are "
+                        "spelled in smaller pieces). Default %(default)s")
+    p.add_argument("--vocab-corpus", nargs="+", metavar="FILE", default=[],
+                   help="with --vocab task: more text whose tokens are kept (plain text, one per line, or a "
+                        ".csv/.tsv with a header naming text/sentence columns)")
     p.add_argument("--data-dir", type=_path,
                    help="GLUE directory or the task's folder for verification/calibration inputs "
                         "(default: the data_dir the checkpoint records)")
@@ -178,6 +187,8 @@ class _Setup:
     approx_inputs: object  # what reduced-precision files are checked on (more of them)
     calibration: object | None
     root: Path
+    #: the manifest's "embeddings" record: vocabulary and position table the files were cut to
+    embeddings: dict | None = None
 
 
 def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
@@ -210,6 +221,8 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     max_length = min(args.max_length or meta.max_length, positions)
     names = model_input_names(tokenizer, config.model_type)
     source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {}, ckpt=ckpt)
+    # Before any input is tokenized: the inputs and every file use the cut tables and their tokenizer.
+    tokenizer, embeddings = _cut_embeddings(args, model, tokenizer, source, max_length)
     inputs = load_inputs(source, tokenizer, names, args.n_verify, max_length)
     # Loaded even when no reduced-precision format is asked for (it is cheap): the manifest's verification
     # record then describes the artifacts that an earlier run made and this one keeps.
@@ -219,7 +232,47 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
         calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
     _check_out_children(root, [model.spec(w, d).name for w in widths for d in depths])
     return _Setup(ckpt, model, tokenizer, meta, formats, [(w, d) for w in widths for d in depths], names,
-                  max_length, source.where, inputs, approx_inputs, calibration, root)
+                  max_length, source.where, inputs, approx_inputs, calibration, root, embeddings)
+
+
+def _cut_embeddings(args: argparse.Namespace, model, tokenizer, source, max_length: int) -> tuple[object, dict]:
+    """Cut the position table to ``max_length`` and, with ``--vocab task``, the vocabulary (export.vocab)."""
+    from dynabert.stats import model_stats
+
+    from . import vocab as V
+    from .embeddings import cut_positions, keep_word_rows, position_rows
+    from .inputs import read_examples
+
+    if args.vocab_corpus and args.vocab != "task":
+        raise ExportError("--vocab-corpus adds text to a task vocabulary; it needs --vocab task")
+    full_size = len(tokenizer)
+    # Parameters of the checkpoint as trained: what "not the full model" in the weights check refers to.
+    record: dict = {"checkpoint_params": model_stats(model.config, 128).params_total, "vocab": args.vocab,
+                    "vocab_size": full_size, "full_vocab_size": full_size,
+                    "vocab_sha256": V.vocab_sha256(tokenizer)}
+    if args.vocab == "task":
+        V.check_wordpiece(tokenizer)
+        corpora = [(f"--vocab-corpus {path}", V.read_corpus(path)) for path in args.vocab_corpus]
+        train = read_examples(source, "train")
+        texts = [t for ex in train for t in (ex.text, ex.text_pair) if t]
+        where = (source.files or {}).get("train") or source.glue_dir
+        chosen = V.select(tokenizer, [(f"{source.task} train ({where})", texts), *corpora],
+                          progress=not args.no_progress)
+        pruned = V.pruned_tokenizer(tokenizer, chosen.kept)
+        keep_word_rows(model.hf, chosen.kept, pruned.pad_token_id)
+        dev = [t for ex in read_examples(source, "dev") for t in (ex.text, ex.text_pair) if t]
+        changes = V.tokenization_changes(tokenizer, pruned, dev)
+        record.update(vocab_size=chosen.size, vocab_sha256=V.vocab_sha256(pruned), sources=chosen.sources,
+                      dev_tokenization=changes)
+        print(f"export.all: task vocabulary: {chosen.size:,} of {full_size:,} tokens; on the dev set "
+              f"{changes['changed_tokens_share']:.2%} of tokens and {changes['changed_texts_share']:.2%} of texts "
+              "tokenize differently", file=sys.stderr)
+        tokenizer = pruned
+    rows = position_rows(model.config, max_length)
+    record["full_position_rows"] = model.config.max_position_embeddings
+    cut_positions(model.hf, rows)
+    record["position_rows"] = rows
+    return tokenizer, record
 
 
 _PROBE = "write-test"
@@ -262,7 +315,7 @@ def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -
         "checkpoint": {"path": str(s.ckpt), "sha256": base["checkpoint_sha256"], "stage": s.meta.stage,
                        "backbone": s.meta.backbone, "model_type": s.model.config.model_type},
         "task": s.meta.task, "label_names": s.meta.label_names, "num_labels": s.model.config.num_labels,
-        "is_regression": s.meta.is_regression, "max_length": s.max_length,
+        "is_regression": s.meta.is_regression, "max_length": s.max_length, "embeddings": s.embeddings,
         "tokenizer": {"dir": "tokenizer", "vocab": "tokenizer/vocab.txt" if (tok_dir / "vocab.txt").is_file() else None,
                       "files": sorted(f"tokenizer/{p.name}" for p in tok_dir.iterdir()),
                       "pad_token_id": pad_id, "do_lower_case": getattr(s.tokenizer, "do_lower_case", None)},
@@ -342,7 +395,6 @@ def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[st
     from tqdm.auto import tqdm
 
     from dynabert.fileio import sha256_path
-    from dynabert.stats import model_stats
 
     from . import manifest as M
     from .formats import tool_versions
@@ -358,7 +410,7 @@ def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[st
     # Everything an artifact's bytes depend on besides its own format and sub-model (see pipeline.fingerprint).
     base = {"schema": M.SCHEMA_VERSION, "checkpoint_sha256": sha256_path(s.ckpt), "tools": tool_versions(),
             "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(), "names": s.names,
-            "max_length": s.max_length}
+            "max_length": s.max_length, "embeddings": s.embeddings}
     base_sha = hashlib.sha256(repr(sorted(base.items())).encode()).hexdigest()
     write_tokenizer_dir(s.tokenizer, s.root / "tokenizer", s.meta.label_names, s.meta.task)
     manifest = _new_manifest(s, base, base_sha, previous)
@@ -397,7 +449,7 @@ def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[st
     torch.set_num_threads(threads)
     pool = make_pool(args.jobs, threads) if args.jobs > 1 else None
     futures: list[cf.Future] = []
-    full_params = model_stats(s.model.config, 128).params_total
+    full_params = s.embeddings["checkpoint_params"]
     approx = any(FORMATS[f].gate == "approx" for f in formats)
     pad_id = manifest["tokenizer"]["pad_token_id"]
     try:

@@ -19,7 +19,7 @@ class ExportError(RuntimeError):
 class Format:
     name: str
     filename: str  # inside the sub-model folder; a trailing "/" marks a directory artifact
-    precision: str  # fp32 | fp16 | int8 (dynamic) | int8-static (QDQ) | int8-weights (fp16 compute)
+    precision: str  # fp32 | fp16 | int8 (dynamic) | int8-static (QDQ) | int8-weights (fp16 compute) | int8+int4emb
     runtime: str  # what runs it on the device; device_bench dispatches on this
     tool: str  # the Python distribution that produces it
     source: str | None = None  # the format it is derived from (its checksum is part of this one's inputs)
@@ -44,11 +44,17 @@ FORMATS: dict[str, Format] = {
         # full-depth MiniLM sub-models (0.64-0.95), where dynamic INT8 holds.
         Format("onnx-qdq", "model.qdq.onnx", "int8-static", "onnxruntime", "onnxruntime", source="hf",
                gate="approx", default=False),
+        # Opt-in (--formats): dynamic INT8 with the word-embedding table in 4-bit blocks (ONNX Runtime's
+        # GatherBlockQuantized contrib op), the table being most of a small sub-model's bytes.
+        Format("onnx-int4emb", "model.int4emb.onnx", "int8+int4emb", "onnxruntime", "onnxruntime", source="hf",
+               gate="approx", default=False),
         Format("ort", "model.ort", "fp32", "onnxruntime-mobile", "onnxruntime", source="onnx"),
         Format("ort-int8", "model.int8.ort", "int8", "onnxruntime-mobile", "onnxruntime", source="onnx-int8",
                gate="approx"),
         Format("ort-qdq", "model.qdq.ort", "int8-static", "onnxruntime-mobile", "onnxruntime", source="onnx-qdq",
                gate="approx", default=False),
+        Format("ort-int4emb", "model.int4emb.ort", "int8+int4emb", "onnxruntime-mobile", "onnxruntime",
+               source="onnx-int4emb", gate="approx", default=False),
         Format("coreml", "model.mlpackage/", "fp16", "coreml", "coremltools", source="hf", gate="approx"),
         Format("coreml-int8", "model.int8.mlpackage/", "int8-weights", "coreml", "coremltools", source="coreml",
                gate="approx"),
@@ -62,7 +68,7 @@ FORMATS: dict[str, Format] = {
 #: is ``hf``, which the main process writes first). Grouping keeps a derived file next to its source in
 #: one process, and splitting the slow ExecuTorch lowering lets two workers share it.
 CHAINS: tuple[tuple[str, ...], ...] = (
-    ("onnx", "onnx-int8", "onnx-qdq", "ort", "ort-int8", "ort-qdq"),
+    ("onnx", "onnx-int8", "onnx-qdq", "onnx-int4emb", "ort", "ort-int8", "ort-qdq", "ort-int4emb"),
     ("coreml", "coreml-int8"),
     ("pte",),
     ("pte-int8",),

@@ -232,3 +232,8 @@ def load_calibration(source: DataSource, tokenizer, names: list[str], n: int, ma
     pick = sorted(rng.choice(len(examples), size=min(n, len(examples)), replace=False).tolist())
     chosen = [examples[i] for i in pick]
     return Inputs(names, tokenize(chosen, tokenizer, names, max_length), [ex.source for ex in chosen], "train")
+
+
+def read_examples(source: DataSource, split: str) -> list[Example]:
+    """Every example of ``split`` (``train``/``dev``); unreadable data raises ExportError naming the file."""
+    return _read(source, split)

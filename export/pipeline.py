@@ -240,6 +240,22 @@ def _build_onnx_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
 
 
+def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    import onnx
+
+    from .embeddings import int4_count_correction, quantize_word_embeddings_int4
+    from .quantize import quantize_dynamic_int8
+
+    int4 = ctx.scratch / "plain-int4emb.onnx"
+    embeddings = quantize_word_embeddings_int4(ctx.plain_onnx, int4)
+    # The contrib op's output has no type for ONNX shape inference: tell the quantizer it is fp32.
+    int8 = quantize_dynamic_int8(int4, ctx.scratch, path, {"DefaultTensorType": onnx.TensorProto.FLOAT})
+    record["details"] = {**int8, "word_embeddings": embeddings,
+                         "from": "plain graph"}
+    counted = V.onnx_weight_count(path) + int4_count_correction(path)
+    _verify_onnx(ctx.job, fmt, path, record, counted, "onnx-initializers")
+
+
 def _build_onnx_qdq(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     from .quantize import quantize_static_qdq
 
@@ -255,7 +271,12 @@ def _build_ort(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
 
     source = ctx.job.path(FORMATS[fmt].source)
     record["details"] = convert_to_ort(source, ctx.scratch, path)
-    _verify_onnx(ctx.job, fmt, path, record, V.ort_weight_count(path), "ort-initializers")
+    counted = V.ort_weight_count(path)
+    if FORMATS[fmt].precision == "int8+int4emb":  # 4-bit tables are counted in values (see int4_count_correction)
+        from .embeddings import int4_count_correction
+
+        counted += int4_count_correction(source)
+    _verify_onnx(ctx.job, fmt, path, record, counted, "ort-initializers")
     # Per sub-model config, so one model can be shipped with a build reduced to exactly its operators.
     config = ctx.job.dir / f"{path.stem}.{CONFIG_NAME}"
     write_required_operators([path], config)
@@ -312,9 +333,11 @@ BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
     "onnx": _build_onnx,
     "onnx-int8": _build_onnx_int8,
     "onnx-qdq": _build_onnx_qdq,
+    "onnx-int4emb": _build_onnx_int4emb,
     "ort": _build_ort,
     "ort-int8": _build_ort,
     "ort-qdq": _build_ort,
+    "ort-int4emb": _build_ort,
     "coreml": _build_coreml,
     "coreml-int8": _build_coreml_int8,
     "pte": _build_pte,

@@ -41,14 +41,16 @@ class _quiet:
         self.logger.setLevel(self.level)
 
 
-def quantize_dynamic_int8(plain: Path, scratch: Path, final: Path) -> dict:
+def quantize_dynamic_int8(plain: Path, scratch: Path, final: Path, extra_options: dict | None = None) -> dict:
+    """``extra_options`` go to onnxruntime's quantizer (e.g. ``DefaultTensorType`` for graphs with contrib ops,
+    whose outputs ONNX shape inference cannot type)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     clean = scratch / "dynamic-input.onnx"
     _without_value_info(plain, clean)
     with atomic_file(final) as tmp, _quiet():
         quantize_dynamic(str(clean), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=list(DYNAMIC_OPS))
+                         op_types_to_quantize=list(DYNAMIC_OPS), extra_options=extra_options)
     return {"method": "dynamic", "weights": "QInt8 per-channel", "activations": "dynamic uint8",
             "ops": list(DYNAMIC_OPS)}
 

@@ -29,6 +29,8 @@ INSTALL = "run android_demo/ci/install_toolchain.sh"
 # longest_first truncation of pairs (tie-breaking), an empty second sequence, Unicode noncharacters,
 # and a special token hidden by a zero-width character in cased mode. The Java port follows the slow one.
 KNOWN_FAST_DIFFERENCES = ("sst2pair-", "hard-pair-", "hard-noncharacters", "hard-special-broken-")
+# The same differences with the task vocabulary (vocab_task.txt) of `export.all --vocab task`.
+KNOWN_FAST_DIFFERENCES += ("task-pair-", "task-hard-noncharacters", "task-hard-special-broken-")
 
 
 def _load_make_golden():
@@ -92,13 +94,14 @@ def test_golden_vectors_are_the_hugging_face_tokenizer(golden):
 @pytest.mark.minilm
 def test_fast_tokenizer_agrees_except_known_hf_differences(golden):
     recs = _records(golden)
-    sst2 = [r for r in recs if r["group"] in ("sst2", "sst2-cased")]
+    sst2 = [r for r in recs if r["group"] in ("sst2", "sst2-cased") or r["id"].startswith("task-sst2-")]
     assert sst2 and all(r["fast_agrees"] is True for r in sst2)
     disagree = [r["id"] for r in recs if r["fast_agrees"] is False]
     unexpected = [i for i in disagree if not i.startswith(KNOWN_FAST_DIFFERENCES)]
     assert not unexpected, unexpected
     # Only lone surrogates cannot be handed to the Rust tokenizer at all.
-    assert all(r["id"].startswith("hard-lone-surrogate") for r in recs if r["fast_agrees"] is None)
+    assert all(r["id"].startswith(("hard-lone-surrogate", "task-hard-lone-surrogate"))
+               for r in recs if r["fast_agrees"] is None)
 
 
 @pytest.mark.glue
@@ -123,6 +126,35 @@ def test_golden_set_covers_the_hard_cases(golden):
     pair = recs["hard-pair-basic-128"]
     assert set(pair["token_type_ids"]) == {0, 1}
     assert recs["hard-empty-12pad"]["attention_mask"] == [1, 1] + [0] * 10
+
+
+@pytest.mark.glue
+@pytest.mark.minilm
+def test_golden_set_covers_a_task_vocabulary(golden):
+    """Cases with the vocabulary `export.all --vocab task` ships for SST-2: new ids, words re-spelled."""
+    from transformers import BertTokenizer
+
+    recs = {r["id"]: r for r in _records(golden)}
+    manifest = json.loads((golden / "manifest.json").read_text(encoding="utf-8"))
+    task = [r for r in recs.values() if r["group"] == "task-vocab"]
+    assert {r["vocab"] for r in task} == {"vocab_task.txt"} and len(task) >= 872
+    lines = (golden / "vocab_task.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == manifest["task_vocab_size"] < manifest["vocab_size"]
+    cls, sep = lines.index("[CLS]"), lines.index("[SEP]")
+    assert (cls, sep) != (101, 102) and recs["task-hard-empty"]["input_ids"] == [cls, sep]
+    # Every SST-2 dev sentence whose words all survived keeps its pieces; the others are spelled in more,
+    # smaller pieces (never more [UNK] than the full vocabulary gives: single characters are all kept).
+    respelled = 0
+    for i in range(872):
+        full, cut = recs[f"sst2-{i:03d}-128"]["tokens"], recs[f"task-sst2-{i:03d}"]["tokens"]
+        assert cut.count("[UNK]") == full.count("[UNK]"), i
+        respelled += cut != full
+        assert "".join(t.removeprefix("##") for t in cut) == "".join(t.removeprefix("##") for t in full)
+    assert 0 < respelled < 872
+    slow = BertTokenizer(str(golden / "vocab_task.txt"))
+    for r in task[::7]:
+        assert slow(r["text"], r["text_pair"], truncation=True, max_length=r["max_length"],
+                    padding="max_length" if r["padding"] else False)["input_ids"] == r["input_ids"], r["id"]
 
 
 def test_core_has_no_android_or_onnxruntime_imports():

