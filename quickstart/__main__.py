@@ -11,6 +11,8 @@ device_bench reuses its accuracy cache, pick replaces the app's models.
 
 Lighter than the stage commands' defaults, where that does not change what a user learns (all of it is
 said in the summary at the end):
+  - export skips the fp32 ExecuTorch file (.pte): its INT8 twin, what a phone app ships, is exported and
+    measured, and the fp32 lowering is the slowest step of the whole export;
   - device_bench measures one sequence length (32 tokens: 95% of the quickstart's tweets are shorter) and
     one thread count (1, what a phone app's inference thread gets), with fewer timed runs (--fast);
   - the APK packs one ABI (arm64-v8a, what current phones run); `bash android_demo/ci/build_apk.sh` packs all.
@@ -64,6 +66,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+#: Default formats the road leaves to the stage command (see the module docstring).
+SKIPPED_FORMATS = ("pte",)
+
+
+def road_formats() -> list[str]:
+    """Every default format whose tool is installed, less :data:`SKIPPED_FORMATS`."""
+    from export.formats import resolve_formats
+
+    return [f for f in resolve_formats(None)[0] if f not in SKIPPED_FORMATS]
+
+
 def _step(name: str, cmd: list[str], timings: list[tuple[str, float]]) -> None:
     print(f"\n=== quickstart: {name}: {' '.join(cmd)}", flush=True)
     t0 = time.monotonic()
@@ -91,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             _step("train", [py, "-m", "train.all", "--preset", "quickstart", "--out", str(out), *resume,
                             *progress], timings)
         _step("export", [py, "-m", "export.all", "--ckpt", str(ckpt), "--out", str(export_dir), "--no-bench",
-                         *progress], timings)
+                         "--formats", ",".join(road_formats()), *progress], timings)
         _step("device_bench", [py, "-m", "device_bench", "--manifest", str(export_dir / "manifest.json"),
                                "--out", str(bench_dir), "--fast", "--seq-lens", "32", "--cpu-threads", "1",
                                "--mobile-threads", "1", *progress], timings)
@@ -120,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  report       {bench_dir / 'report.html'} (open it in a browser, offline)")
     print(f"  app assets   {models} ({', '.join(installed) or 'nothing installed'})")
     print(f"  APK          {apk_note}")
-    print("  lighter than the stage defaults: latency at 32 tokens and 1 thread only, --fast timing; the APK "
-          "packs arm64-v8a only")
+    print("  lighter than the stage defaults: no fp32 .pte (its INT8 twin is there); latency at 32 tokens and "
+          "1 thread only, --fast timing; the APK packs arm64-v8a only")
     return 0
 
 

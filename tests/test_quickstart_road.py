@@ -47,6 +47,8 @@ def test_a_fresh_run_trains_exports_benches_picks_and_builds(tmp_path, demo, mon
     assert "--preset" in train and "quickstart" in train and "--resume" not in train
     assert export[export.index("--ckpt") + 1] == str(tmp_path / "run" / "finetune" / "checkpoint")
     assert "--no-bench" in export  # device_bench runs once, as its own step, with the road's settings
+    formats = export[export.index("--formats") + 1].split(",")
+    assert "pte" not in formats and {"hf", "onnx", "onnx-int8", "ort", "ort-int8"} <= set(formats)
     assert bench[bench.index("--seq-lens") + 1] == "32" and "--fast" in bench
     assert pick[pick.index("--max-latency-ms") + 1] == "4" and pick[pick.index("--install-into") + 1] == str(demo)
     assert apk[apk.index("--abis") + 1] == "arm64-v8a"
