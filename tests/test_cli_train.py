@@ -12,11 +12,10 @@ import signal
 import pytest
 import torch
 from conftest import tiny_hf_model
-from test_train_e2e import TINY_CONFIG, run_main, sentences, write_sst2
-from transformers import BertConfig, BertModel, BertTokenizerFast, RobertaConfig
+from test_train_e2e import make_tiny, run_main
+from transformers import RobertaConfig
 
 from dynabert.adaptive import AdaptiveModel
-from dynabert.backbone import default_backbone_dir
 from dynabert.checkpoint import CheckpointError
 from train import state as train_state
 from train.cli import _read_summary
@@ -58,16 +57,7 @@ def parse_fails(capsys, argv, message):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """The end-to-end tests' inputs: a 4-layer BERT (64 positions, MiniLM's tokenizer), a separable SST-2."""
-    root = tmp_path_factory.mktemp("tiny")
-    tokenizer = BertTokenizerFast.from_pretrained(default_backbone_dir())
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=4,
-                        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
-    BertModel(config).save_pretrained(root / "backbone")
-    tokenizer.save_pretrained(root / "backbone")
-    write_sst2(root / "glue" / "SST-2", sentences(256, 1), sentences(64, 2))
-    (root / "tiny.yaml").write_text(TINY_CONFIG.format(root=root))
-    return root
+    return make_tiny(tmp_path_factory.mktemp("tiny"))
 
 
 class Evil:

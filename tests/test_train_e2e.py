@@ -57,8 +57,11 @@ def write_sst2(folder: Path, train_rows, dev_rows):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    return make_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def make_tiny(root: Path) -> Path:
     """A 4-layer, hidden-32 BERT backbone (the MiniLM tokenizer), a separable SST-2 and its config file."""
-    root = tmp_path_factory.mktemp("tiny")
     tokenizer = BertTokenizerFast.from_pretrained(default_backbone_dir())
     torch.manual_seed(0)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=4,
