@@ -72,8 +72,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "    for idx in batches_for(artifact, runner.runtime, dev)[:-1]:",
            ("tests/test_device_bench.py", "-k", "every_dev_example"), "the last batch / dev example never evaluated"),
     Mutant("slowest-wins", "device_bench/pick.py",
-           "c.p50_ms if c.p50_ms is not None else float(\"inf\"), c.mb))",
-           "-(c.p50_ms if c.p50_ms is not None else float(\"inf\")), c.mb))",
+           "c.p50_ms if c.p50_ms is not None else float(\"inf\"), c.mb, c.artifact[\"id\"])",
+           "-(c.p50_ms if c.p50_ms is not None else float(\"inf\")), c.mb, c.artifact[\"id\"])",
            ("tests/test_device_bench.py", "-k", "pick_constraint or ties"), "among equal metrics the slowest wins"),
     Mutant("rewired-by-stage", "dynabert/checkpoint.py",
            "if require_rewired and not meta.rewired:", "if require_rewired and meta.stage == \"teacher\":",
@@ -123,8 +123,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("spread-inclusive", "device_bench/latency.py", "p90_ms / p50_ms > limit", "p90_ms / p50_ms >= limit",
            ("tests/test_device_bench.py", "-k", "spread_flag"), "the spread flag fires at exactly the limit"),
     Mutant("lowest-metric-wins", "device_bench/pick.py",
-           "return min(ok, key=lambda c: (-(c.metric if c.metric is not None else float(\"-inf\")),",
-           "return min(ok, key=lambda c: ((c.metric if c.metric is not None else float(\"-inf\")),",
+           "return (-(c.metric if c.metric is not None else float(\"-inf\")),",
+           "return ((c.metric if c.metric is not None else float(\"-inf\")),",
            ("tests/test_device_bench.py", "-k", "pick_constraint or ties"), "the least accurate model is picked"),
 )
 
