@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 STATE_FORMAT = "dynabert-edge/train-state"
-STATE_VERSION = 2  # 1 was a plain pickle (numpy RNG as an ndarray), read with weights_only=False: refused now
+STATE_VERSION = 2  # 1 was a plain pickle (numpy RNG as an ndarray) that only an unsafe load could read: refused now
 
 #: field -> (accepted types, what the message calls it); checked on every load.
 _FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
