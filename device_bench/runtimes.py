@@ -28,12 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from dynabert.quiet import quiet_imports
+from dynabert.quiet import native_stderr_silenced
 
 from .manifest_reader import Artifact, BenchError
-
-# This module is what imports ExecuTorch (availability checks and the .pte runner): keep its import quiet.
-quiet_imports()
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,8 @@ def unavailable_reason(runtime: str) -> str | None:
     if runtime == "executorch-xnnpack":
         if importlib.util.find_spec("executorch") is None or importlib.util.find_spec("executorch.runtime") is None:
             return "needs executorch (pip install 'dynabert-edge[executorch]')"
-        from executorch.extension.pybindings import portable_lib
+        with native_stderr_silenced():  # its C++ side prints CPU probing to fd 2 when first loaded
+            from executorch.extension.pybindings import portable_lib
 
         if "XnnpackBackend" not in portable_lib._get_registered_backend_names():
             return "this executorch build has no XNNPACK backend"
@@ -237,7 +235,7 @@ class ExecuTorchRunner(Runner):
 
         self._torch = torch
         self.method = None
-        with _executorch_lock:
+        with _executorch_lock, native_stderr_silenced():  # threadpool resets and loads log to fd 2
             if threads > 0 and portable_lib._threadpool_get_thread_count() != threads:
                 if any(r.method is not None for r in _live_executorch):
                     raise BenchError("ExecuTorch runners of different thread counts cannot be loaded at once")
@@ -299,7 +297,7 @@ def set_executorch_threads(threads: int) -> None:
         return
     from executorch.extension.pybindings import portable_lib
 
-    with _executorch_lock:
+    with _executorch_lock, native_stderr_silenced():  # the threadpool reset logs to fd 2
         if portable_lib._threadpool_get_thread_count() == threads:
             return
         if any(r.method is not None for r in _live_executorch):

@@ -7,14 +7,10 @@ manifest.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 import warnings
-from collections.abc import Iterator
 
-from dynabert.quiet import quiet_imports
+from dynabert.quiet import native_stderr_silenced, quiet_imports  # noqa: F401 (re-exported)
 
 _NOISY_LOGGERS = (
     "onnxruntime", "fusion_attention", "fusion_base", "fusion_utils", "onnx_model", "onnx_model_bert",
@@ -38,17 +34,3 @@ def quiet_process() -> None:
         pass
 
 
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Send C/C++ writes to fd 2 (ExecuTorch's cpuinfo probing) to /dev/null for the duration."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

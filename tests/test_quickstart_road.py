@@ -97,3 +97,21 @@ def test_bad_options_are_one_line_and_exit_2(bad, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("quickstart: error:")
+
+
+def test_start_up_is_quiet_with_the_executorch_extra():
+    # With the executorch extra, importing it (export, device_bench) or torchao (transformers probes for it)
+    # printed "Failed to load .../torchao/_C_mxfp8...so" lines, pytree warnings and C++ CPU probing.
+    import importlib.util
+
+    if importlib.util.find_spec("executorch") is None:
+        pytest.skip("executorch extra not installed (pip install -e '.[executorch]')")
+    code = ("import dynabert, torchao, executorch.exir\n"
+            "from device_bench.runtimes import set_executorch_threads, unavailable_reason\n"
+            "assert unavailable_reason('executorch-xnnpack') is None\n"
+            "set_executorch_threads(1)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(road.__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for noise in ("Failed to load", "_pytree", "cpuinfo", "threadpool"):
+        assert noise not in proc.stderr, proc.stderr[-2000:]
