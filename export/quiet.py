@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import warnings
 
-from dynabert.quiet import native_stderr_silenced, quiet_imports  # noqa: F401 (re-exported)
-
 _NOISY_LOGGERS = (
     "onnxruntime", "fusion_attention", "fusion_base", "fusion_utils", "onnx_model", "onnx_model_bert",
     "ort_format_model", "ort_format_model.utils", "coremltools", "torchao", "torch.export", "torch._export",
@@ -20,8 +18,7 @@ _NOISY_LOGGERS = (
 
 
 def quiet_process() -> None:
-    """Silence warnings and library loggers for the rest of this process."""
-    quiet_imports()
+    """Silence warnings and library loggers for the rest of this process (import noise: dynabert/quiet.py)."""
     warnings.filterwarnings("ignore")
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)

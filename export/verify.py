@@ -123,7 +123,7 @@ def run_executorch(path: Path, inputs: Inputs) -> tuple[list[np.ndarray], list[s
     import torch
     from executorch.runtime import Runtime
 
-    from .quiet import native_stderr_silenced
+    from dynabert.quiet import native_stderr_silenced
 
     with native_stderr_silenced():  # the runtime prints its CPU probing to fd 2 on first use
         method = Runtime.get().load_program(str(path)).load_method("forward")
