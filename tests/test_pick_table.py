@@ -1,8 +1,9 @@
 """The table a user picks from (issue 15): the pick table, the plots, the self-contained report, ``pick
 --explain``, and the exported ONNX folders loading in place with optimum and ``transformers.pipeline``.
 
-The tiny exported set is tests/test_device_bench.py's fixture (4 sub-models); the 12-row pick table and the
-report are also checked on a synthetic 4 x 3 results dict, whose numbers are built so the fronts are known.
+The tiny exported set (4 sub-models) is conftest's shared fixture, as in tests/test_device_bench.py; the
+12-row pick table and the report are also checked on a synthetic 4 x 3 results dict, whose numbers are
+built so the fronts are known.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import numpy as np
 import pytest
 
 from device_bench.harness import RESULTS_SCHEMA
-from tests.test_device_bench import bench, tiny_export  # noqa: F401  (fixtures, reused as they are)
 
 # ---------------------------------------------------------------------------------------------- optimum
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "onnx-int8"])
-def test_onnx_folders_load_in_place_with_optimum_and_pipeline(tiny_export, fmt):  # noqa: F811
+def test_onnx_folders_load_in_place_with_optimum_and_pipeline(tiny_export, fmt):
     import onnxruntime as ort
     from optimum.onnxruntime import ORTModelForSequenceClassification
     from transformers import AutoTokenizer, pipeline
@@ -407,7 +407,7 @@ def test_report_in_headless_chromium(tmp_path):
 # ---------------------------------------------------------------------------------------------- real tiny export
 
 
-def test_real_bench_pick_table_report_and_commands(bench, tmp_path, capsys):  # noqa: F811
+def test_real_bench_pick_table_report_and_commands(bench, tmp_path, capsys):
     import html
     import re
     import shlex
