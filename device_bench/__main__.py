@@ -27,7 +27,7 @@ import argparse
 import shlex
 import sys
 
-from .options import Parser, existing_file, existing_path, float_in, int_in, int_list
+from dynabert.cli_options import Parser, existing_file, existing_path, float_in, int_in, int_list
 
 
 def _names(text: str) -> list[str]:

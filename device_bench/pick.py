@@ -28,12 +28,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynabert.cli_options import Parser, float_in, int_in
 from dynabert.fileio import atomic_dir, sha256_path
 
 from .adb import APP_FORMATS, folder_name
 from .harness import RESULTS_SCHEMA
 from .manifest_reader import BenchError, Manifest, optional_field, read_manifest, required_field
-from .options import Parser, float_in, int_in
 from .runtimes import ACCURACY_RUNTIME
 
 ASSETS = Path("app/src/main/assets/models")

@@ -168,12 +168,7 @@ def _check_tokenizer_files(path: Path) -> None:
     config_file = path / "tokenizer_config.json"
     if not config_file.is_file():
         return
-    try:
-        config = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{config_file}: corrupt tokenizer config: {exc}") from exc
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{config_file}: the tokenizer config must be a JSON object")
+    config = _json_object(config_file, "tokenizer config")
     for key, value in config.items():
         # special_tokens_map_file is provenance that old hub configs carry; transformers never opens it.
         if key.endswith("_file") and key != "special_tokens_map_file" and value is not None:
@@ -182,18 +177,24 @@ def _check_tokenizer_files(path: Path) -> None:
                                       "folder; tokenizer files must be inside it")
 
 
+def _json_object(file: Path, what: str) -> dict:
+    """``file`` parsed as a JSON object, or one :class:`CheckpointError` line naming it."""
+    try:
+        config = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{file}: corrupt {what}: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{file}: the {what} must be a JSON object")
+    return config
+
+
 def _check_config(path: Path) -> None:
     """``config.json`` present, an object, of a supported model type: transformers' own errors for these are
     a type error from deep inside, or a list of every model type it knows."""
     config_file = path / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{path}: missing config.json")
-    try:
-        config = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{config_file}: corrupt model config: {exc}") from exc
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{config_file}: the model config must be a JSON object")
+    config = _json_object(config_file, "model config")
     if config.get("model_type") not in SUPPORTED_MODEL_TYPES:
         raise CheckpointError(f"{config_file}: model_type {config.get('model_type')!r} is not supported "
                               f"(dynabert-edge handles {', '.join(SUPPORTED_MODEL_TYPES)})")

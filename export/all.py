@@ -24,6 +24,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynabert.cli_options import Parser, int_in, non_empty
+
 from .formats import CHAINS, FORMATS, ExportError, resolve_formats
 from .quiet import quiet_process
 from .vocab import VOCAB_MODES
@@ -32,13 +34,7 @@ DEFAULT_N_VERIFY = 64
 #: INT8/fp16 files: enough inputs that a 0.98 agreement gate tells 99% from 95% (see verify.MIN_ARGMAX_AGREEMENT).
 DEFAULT_N_VERIFY_INT8 = 500
 DEFAULT_N_CALIB = 64
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose usage errors are one line (the usage text is one ``--help`` away)."""
-
-    def error(self, message: str):
-        self.exit(2, f"export.all: error: {message} (see --help)\n")
+_AT_LEAST_ONE = int_in(1)
 
 
 def _multipliers(text: str) -> list[float]:
@@ -67,33 +63,17 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _path(text: str) -> str:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("is empty")
-    return text
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = _Parser(prog="python -m export.all", description=__doc__.split("\n\n")[0])
-    p.add_argument("--ckpt", required=True, type=_path,
+    p = Parser(prog="python -m export.all", description=__doc__.split("\n\n")[0], error_name="export.all")
+    p.add_argument("--ckpt", required=True, type=non_empty,
                    help="a rewired DynaBERT checkpoint directory (train.width/train.depth)")
-    p.add_argument("--out", type=_path, help="output folder (default: out/export/<checkpoint name>)")
+    p.add_argument("--out", type=non_empty, help="output folder (default: out/export/<checkpoint name>)")
     p.add_argument("--widths", type=_multipliers, help="comma-separated width multipliers (default: all trained)")
     p.add_argument("--depths", type=_multipliers, help="comma-separated depth multipliers (default: all trained)")
     p.add_argument("--formats", type=_names,
                    help=f"comma-separated formats: {', '.join(FORMATS)} (default: all whose tool is installed, "
                         "except the opt-in static-QDQ pair onnx-qdq, ort-qdq)")
-    p.add_argument("--max-length", type=_at_least_one,
+    p.add_argument("--max-length", type=_AT_LEAST_ONE,
                    help="longest input (tokens) the exported files accept; Core ML and .pte fix this bound "
                         "(default: the checkpoint's training max_length; at most the position table's size)")
     p.add_argument("--vocab", choices=VOCAB_MODES, default="full",
@@ -104,17 +84,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--vocab-corpus", nargs="+", metavar="FILE", default=[],
                    help="with --vocab task: more text whose tokens are kept (plain text, one per line, or a "
                         ".csv/.tsv with a header naming text/sentence columns)")
-    p.add_argument("--data-dir", type=_path,
+    p.add_argument("--data-dir", type=non_empty,
                    help="GLUE directory or the task's folder for verification/calibration inputs "
                         "(default: the data_dir the checkpoint records)")
-    p.add_argument("--n-verify", type=_at_least_one, default=DEFAULT_N_VERIFY,
+    p.add_argument("--n-verify", type=_AT_LEAST_ONE, default=DEFAULT_N_VERIFY,
                    help="dev examples each fp32 file is checked on (logits within 1e-3, same argmax)")
-    p.add_argument("--n-verify-int8", type=_at_least_one, default=DEFAULT_N_VERIFY_INT8,
+    p.add_argument("--n-verify-int8", type=_AT_LEAST_ONE, default=DEFAULT_N_VERIFY_INT8,
                    help="dev examples each reduced-precision (INT8, fp16) file is checked on: argmax agreement "
                         ">= 0.98 (default %(default)s, or the whole dev set if smaller)")
-    p.add_argument("--n-calib", type=_at_least_one, default=DEFAULT_N_CALIB,
+    p.add_argument("--n-calib", type=_AT_LEAST_ONE, default=DEFAULT_N_CALIB,
                    help="train examples for static INT8 calibration")
-    p.add_argument("--jobs", type=_at_least_one, default=max(1, min(4, os.cpu_count() or 1)),
+    p.add_argument("--jobs", type=_AT_LEAST_ONE, default=max(1, min(4, os.cpu_count() or 1)),
                    help="worker processes (default: CPU cores, at most 4)")
     p.add_argument("--force", action="store_true", help="redo every artifact, even those that are up to date")
     p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some artifact fails verification")

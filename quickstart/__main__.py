@@ -21,7 +21,6 @@ said in the summary at the end):
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import subprocess
@@ -29,36 +28,24 @@ import sys
 import time
 from pathlib import Path
 
+from dynabert.cli_options import Parser, float_in
+
 REPO = Path(__file__).resolve().parents[1]
+_POSITIVE = float_in(0, low_open=True)
 DEMO = REPO / "android_demo"
 APK_TOOLS = ("javac", "java", "aapt", "zipalign", "apksigner", "dexdump", "dalvik-exchange", "zip")
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like the stage commands
-        self.exit(2, f"quickstart: error: {message} (see --help)\n")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = _Parser(prog="python -m quickstart", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m quickstart", description=__doc__.split("\n\n")[0], error_name="quickstart",
                 epilog="Stage by stage: python -m train.all, python -m export.all, python -m device_bench, "
                        "python -m device_bench.pick (each has --help).")
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"),
                    help="run folder: training in it, the export in OUT/export (default runs/quickstart)")
-    p.add_argument("--max-latency-ms", type=_positive, default=3.0,
+    p.add_argument("--max-latency-ms", type=_POSITIVE, default=3.0,
                    help="pick's latency budget: p50 at 1 thread, 32 tokens, each file in its own runtime "
                         "(default 3 ms on this machine's CPU)")
-    p.add_argument("--max-mb", type=_positive, default=20.0, help="pick's size budget in MB (default 20)")
+    p.add_argument("--max-mb", type=_POSITIVE, default=20.0, help="pick's size budget in MB (default 20)")
     p.add_argument("--install-into", type=Path, default=DEMO,
                    help="the Android demo to install the pick into (default: android_demo/)")
     p.add_argument("--no-apk", action="store_true", help="do not build the APK even if the toolchain is there")

@@ -1,4 +1,5 @@
-"""Command-line option types shared by ``device_bench`` and ``device_bench.pick``.
+"""Command-line option types and the one-line-error parser, shared by the stage commands (export,
+device_bench, pick) and ``python -m quickstart``.
 
 Every numeric option is checked when it is parsed (finite, in range), so ``--max-mb nan`` or ``--jobs 0``
 fail at once with one line instead of silently dropping a constraint or crashing an hour into a run.
@@ -15,10 +16,17 @@ from collections.abc import Callable
 
 
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line: ``prog: error: what (see --help)``, exit 2."""
+    """An ``ArgumentParser`` whose errors are one line: ``NAME: error: what (see --help)``, exit 2.
+
+    ``error_name``: how the command names itself in its other errors (e.g. ``export.all``); default ``prog``.
+    """
+
+    def __init__(self, *args, error_name: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_name = error_name or self.prog
 
     def error(self, message: str):  # type: ignore[override]
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        print(f"{self.error_name}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -26,7 +34,7 @@ def _int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def _float(text: str) -> float:
@@ -57,7 +65,7 @@ def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = _int(text)
         if not _in_range(value, low, high, False):
-            raise argparse.ArgumentTypeError(f"expected an integer {_bounds(low, high, False)}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high, False)}, got {text!r}")
         return value
 
     return parse
@@ -69,7 +77,7 @@ def float_in(low: float, high: float | None = None, *, low_open: bool = False) -
     def parse(text: str) -> float:
         value = _float(text)
         if not _in_range(value, low, high, low_open):
-            raise argparse.ArgumentTypeError(f"expected a number {_bounds(low, high, low_open)}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be a number {_bounds(low, high, low_open)}, got {text!r}")
         return value
 
     return parse
@@ -90,6 +98,13 @@ def int_list(low: int, high: int | None = None) -> Callable[[str], list[int]]:
                                              f"got {text!r}") from None
 
     return parse
+
+
+def non_empty(text: str) -> str:
+    """An argparse type: a path or name that is not empty (``--out ""`` would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty")
+    return text
 
 
 def existing_path(text: str) -> str:
