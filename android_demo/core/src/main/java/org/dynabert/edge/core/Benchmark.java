@@ -88,6 +88,45 @@ public final class Benchmark {
         Map<String, Object> m = cardFields(card);
         m.put("status", "ok");
         m.put("load_ms", Double.valueOf(loadMillis));
+        putRun(m, run);
+        return m;
+    }
+
+    /**
+     * The JSON entry for one sub-network of a bundle that ran: its name, width, depth, graph, params and
+     * MACs from the index, what switching to it cost ({@code switch}: session creation + warm-up run,
+     * the {@link SwitchLog} event), and the same timing fields as {@link #modelEntry}.
+     */
+    public static Map<String, Object> bundleEntry(BundleIndex index, BundleIndex.Entry e, SwitchLog.Event switched,
+                                                  ModelRun run) {
+        Map<String, Object> m = new LinkedHashMap<String, Object>();
+        m.put("name", e.name);
+        m.put("width_mult", Double.valueOf(e.widthMult));
+        m.put("depth_mult", Double.valueOf(e.depthMult));
+        m.put("precision", index.precision);
+        m.put("graph", e.graph);
+        m.put("params", Long.valueOf(e.params));
+        m.put("macs", Long.valueOf(e.macs));
+        m.put("status", "ok");
+        m.put("switch", switched == null ? null : switched.toMap());
+        putRun(m, run);
+        return m;
+    }
+
+    /** A bundle entry that failed to load or run. */
+    public static Map<String, Object> failedBundleEntry(BundleIndex.Entry e, Throwable error) {
+        Map<String, Object> m = new LinkedHashMap<String, Object>();
+        m.put("name", e.name);
+        m.put("width_mult", Double.valueOf(e.widthMult));
+        m.put("depth_mult", Double.valueOf(e.depthMult));
+        m.put("graph", e.graph);
+        m.put("status", "error");
+        String msg = error.getMessage();
+        m.put("error", error.getClass().getSimpleName() + (msg == null ? "" : ": " + msg));
+        return m;
+    }
+
+    private static void putRun(Map<String, Object> m, ModelRun run) {
         m.put("runs", Integer.valueOf(run.totalNanos.length));
         m.put("tokenize_ms", LatencyStats.ofNanos(run.tokenizeNanos).toMap());
         m.put("model_ms", LatencyStats.ofNanos(run.modelNanos).toMap());
@@ -107,7 +146,6 @@ public final class Benchmark {
             m.put("first_prediction", p);
         }
         m.put("error", null);
-        return m;
     }
 
     /** The JSON entry for a model that failed to load or run; the benchmark goes on with the next one. */
@@ -145,21 +183,41 @@ public final class Benchmark {
     public static String report(Map<String, Object> device, Map<String, Object> runtime,
                                 Map<String, Object> settings, List<Map<String, Object>> models,
                                 long startedAtMillis, long finishedAtMillis) {
+        return report(device, runtime, settings, models, new ArrayList<Map<String, Object>>(), startedAtMillis,
+                finishedAtMillis);
+    }
+
+    /**
+     * As above, with the bundles' results: a model folder holding a shared-weight bundle is reported
+     * under {@code "bundles"} (one object per folder, its entries inside), not under {@code "models"},
+     * so a reader of standalone model rows never mistakes a bundle entry for a standalone file. The
+     * status is "ok" only when every model and every bundle (and each of its entries) ran.
+     */
+    public static String report(Map<String, Object> device, Map<String, Object> runtime,
+                                Map<String, Object> settings, List<Map<String, Object>> models,
+                                List<Map<String, Object>> bundles, long startedAtMillis, long finishedAtMillis) {
         LinkedHashMap<String, Object> root = new LinkedHashMap<String, Object>();
         root.put("schema", SCHEMA);
-        boolean allOk = !models.isEmpty();
+        boolean any = !models.isEmpty() || !bundles.isEmpty();
+        boolean allOk = any;
         for (Map<String, Object> m : models) {
             if (!"ok".equals(m.get("status"))) {
                 allOk = false;
             }
         }
-        root.put("status", allOk ? "ok" : (models.isEmpty() ? "no_models" : "partial"));
+        for (Map<String, Object> b : bundles) {
+            if (!"ok".equals(b.get("status"))) {
+                allOk = false;
+            }
+        }
+        root.put("status", allOk ? "ok" : (any ? "partial" : "no_models"));
         root.put("started_at_ms", Long.valueOf(startedAtMillis));
         root.put("finished_at_ms", Long.valueOf(finishedAtMillis));
         root.put("device", device);
         root.put("runtime", runtime);
         root.put("settings", settings);
         root.put("models", new ArrayList<Map<String, Object>>(models));
+        root.put("bundles", new ArrayList<Map<String, Object>>(bundles));
         return Json.writePretty(root, 2) + "\n";
     }
 }

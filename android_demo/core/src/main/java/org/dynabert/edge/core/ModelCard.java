@@ -19,7 +19,9 @@ import java.util.Map;
  * {@code metric_name}/{@code metric_value} are accepted too). The task's shape: {@code pair} (two text
  * inputs, token types 0 and 1; default false), {@code regression} (one output, a score instead of class
  * probabilities; default false) and, for regression, {@code score_range} {@code [low, high]} (the label
- * scale, e.g. [0, 5] for STS-B; optional). Unknown fields are ignored.
+ * scale, e.g. [0, 5] for STS-B; optional). {@code bundle}: the index of a shared-weight bundle of
+ * sub-networks ({@code "bundle.int8/bundle.json"}, see {@link BundleIndex}); with it the folder needs no
+ * single model file, {@code format} defaults to (and must be) "onnx". Unknown fields are ignored.
  */
 public final class ModelCard {
     public final String name;
@@ -51,13 +53,27 @@ public final class ModelCard {
     /** The label scale of a regression task; NaN when the card does not say. */
     public final double scoreLow;
     public final double scoreHigh;
+    /**
+     * The shared-weight bundle's index inside the model folder ({@code "bundle.int8/bundle.json"}), or
+     * null for a single model. A relative path of plain names (checked): it never leaves the folder.
+     */
+    public final String bundle;
 
     private ModelCard(Map<String, Object> m) {
         name = Json.getString(m, "name", null);
         if (name == null || name.trim().isEmpty()) {
             throw new IllegalArgumentException("model_card.json: 'name' is required");
         }
-        String fmt = Json.getString(m, "format", null);
+        bundle = Json.getString(m, "bundle", null);
+        if (bundle != null) {
+            BundleIndex.relativePath(bundle, "model_card.json: 'bundle'");
+        }
+        // A bundle's graphs read their weights through ONNX external data, which only .onnx can hold.
+        String fmt = Json.getString(m, "format", bundle != null ? "onnx" : null);
+        if (bundle != null && !"onnx".equalsIgnoreCase(fmt)) {
+            throw new IllegalArgumentException("model_card.json: a bundle is ONNX (its graphs use external data);"
+                    + " format must be onnx, not '" + fmt + "'");
+        }
         if (fmt == null) {
             throw new IllegalArgumentException("model_card.json: 'format' is required (onnx or ort)");
         }

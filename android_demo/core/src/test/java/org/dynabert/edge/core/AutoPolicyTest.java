@@ -98,6 +98,43 @@ public class AutoPolicyTest {
     }
 
     @Test
+    public void aBigSlowdownStepsDownStraightToTheEntryExpectedToFit() {
+        // Four entries 40/20/10/5 ms, budget 45: starts on the largest. The phone gets 3x slower:
+        // 120 ms; 20 x 3 = 60 and 10 x 3 = 30 -> straight to the third, not one step per window.
+        AutoPolicy p = new AutoPolicy(Arrays.asList("a", "b", "c", "d"), new double[] {40, 20, 10, 5}, 45, 3, 0.8);
+        assertEquals(0, p.current());
+        assertTrue(Double.isNaN(p.lastWindowP50()));
+        AutoPolicy.Decision d = feed(p, 120, 3);
+        assertTrue(d.switched);
+        assertEquals(0, d.from);
+        assertEquals(2, d.entry);
+        assertTrue(d.reason, d.reason.contains("(3.00x its start-up p50): step down to c, expected at 30.0 ms"));
+        assertEquals(0, p.runsInWindow());
+        assertTrue(Double.isNaN(p.lastWindowP50()));
+        // Nothing fits a 50x slowdown: the smallest.
+        d = feed(p, 500, 3);
+        assertTrue(d.switched);
+        assertEquals(3, d.entry);
+        assertFalse(feed(p, 250, 3).switched);  // already the smallest: stays, over budget
+        assertEquals(250.0, p.lastWindowP50(), 0);
+        assertEquals(3, p.runsInWindow());
+    }
+
+    @Test
+    public void aNegativeOrNonFiniteRunIsRefused() {
+        AutoPolicy p = policy(15);
+        for (double ms : new double[] {-1, Double.NaN, Double.POSITIVE_INFINITY}) {
+            try {
+                p.record(ms);
+                fail("accepted " + ms);
+            } catch (IllegalArgumentException e) {
+                assertTrue(e.getMessage(), e.getMessage().contains("latency"));
+            }
+        }
+        assertEquals(0, p.runsInWindow());
+    }
+
+    @Test
     public void badSettingsAreRefusedWithWhatWasWrong() {
         double[][] latencies = {{1, 2}, {1, 2, 3}};
         try {

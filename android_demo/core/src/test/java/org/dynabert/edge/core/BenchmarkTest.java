@@ -99,4 +99,48 @@ public class BenchmarkTest {
                 new LinkedHashMap<String, Object>(), new ArrayList<Map<String, Object>>(), 1L, 2L);
         assertEquals("no_models", Json.asObject(Json.parse(json), "r").get("status"));
     }
+
+    @Test
+    public void bundleEntriesAndSwitchesGoUnderBundlesNotModels() throws Exception {
+        TextClassifier clf = new TextClassifier(TokenizerUnitTest.tok(), new TextClassifierTest.FakeModel(),
+                Labels.parse("[\"n\",\"p\"]"), 8, false);
+        Benchmark.ModelRun run = Benchmark.run(clf, new String[] {"the"}, 0, 3, null);
+        BundleIndex index = SwitcherTest.index();
+        SwitcherTest.FakeClock clock = new SwitcherTest.FakeClock();
+        SwitcherTest.FakeLoader loader = new SwitcherTest.FakeLoader(clock);
+        Switcher<SwitcherTest.FakeSession> sw = new Switcher<SwitcherTest.FakeSession>(index, loader, loader, 2, clock);
+        SwitchLog.Event e = sw.switchTo(1, "benchmark");
+        List<Object> entries = new ArrayList<Object>();
+        entries.add(Benchmark.bundleEntry(index, index.entries.get(1), e, run));
+        entries.add(Benchmark.failedBundleEntry(index.entries.get(2), new IllegalStateException("bad graph")));
+        Map<String, Object> bundle = new LinkedHashMap<String, Object>();
+        bundle.put("folder", "m");
+        bundle.put("status", "partial");
+        bundle.put("entries", entries);
+        bundle.put("switches", sw.log().toMap());
+        List<Map<String, Object>> bundles = new ArrayList<Map<String, Object>>();
+        bundles.add(bundle);
+        String json = Benchmark.report(new LinkedHashMap<String, Object>(), new LinkedHashMap<String, Object>(),
+                new LinkedHashMap<String, Object>(), new ArrayList<Map<String, Object>>(), bundles, 1L, 2L);
+        Map<String, Object> root = Json.asObject(Json.parse(json), "r");
+        assertEquals("partial", root.get("status"));
+        assertTrue(Json.asArray(root.get("models"), "models").isEmpty());
+        Map<String, Object> b = Json.asObject(Json.asArray(root.get("bundles"), "bundles").get(0), "b");
+        Map<String, Object> ok = Json.asObject(Json.asArray(b.get("entries"), "entries").get(0), "e0");
+        assertEquals("w0.5_d1", ok.get("name"));
+        assertEquals("int8", ok.get("precision"));
+        assertEquals(Long.valueOf(500), ok.get("macs"));
+        assertEquals(Long.valueOf(3), Json.asObject(ok.get("model_ms"), "model_ms").get("count"));
+        Map<String, Object> sw0 = Json.asObject(ok.get("switch"), "switch");
+        assertEquals("created", sw0.get("session"));
+        assertEquals(107.0, ((Number) sw0.get("total_ms")).doubleValue(), 1e-9);
+        Map<String, Object> bad = Json.asObject(Json.asArray(b.get("entries"), "entries").get(1), "e1");
+        assertEquals("IllegalStateException: bad graph", bad.get("error"));
+        assertEquals(Long.valueOf(1), Json.asObject(b.get("switches"), "s").get("count"));
+
+        bundle.put("status", "ok");
+        json = Benchmark.report(new LinkedHashMap<String, Object>(), new LinkedHashMap<String, Object>(),
+                new LinkedHashMap<String, Object>(), new ArrayList<Map<String, Object>>(), bundles, 1L, 2L);
+        assertEquals("ok", Json.asObject(Json.parse(json), "r").get("status"));
+    }
 }

@@ -126,4 +126,27 @@ public class ModelCardTest {
             assertTrue(expected.getMessage().contains("regression"));
         }
     }
+
+    @Test
+    public void aBundleCardNamesItsIndexInsideTheFolder() {
+        ModelCard c = ModelCard.parse("{\"name\": \"minilm_sst2\", \"bundle\": \"bundle.int8/bundle.json\","
+                + " \"precision\": \"int8\"}");
+        assertEquals("bundle.int8/bundle.json", c.bundle);
+        assertEquals("onnx", c.format);  // the default for a bundle
+        assertNull(ModelCard.parse(FULL).bundle);
+        String[][] bad = {
+            {"\"bundle\": \"../x/bundle.json\"", "'bundle' must be a relative path"},
+            {"\"bundle\": \"/sdcard/bundle.json\"", "'bundle' must be a relative path"},
+            {"\"bundle\": \"b/bundle.json\", \"format\": \"ort\"", "format must be onnx"},
+            {"\"bundle\": 3", "'bundle' must be a string"},
+        };
+        for (String[] b : bad) {
+            try {
+                ModelCard.parse("{\"name\": \"m\", " + b[0] + "}");
+                fail("accepted " + b[0]);
+            } catch (IllegalArgumentException expected) {
+                assertTrue(expected.getMessage(), expected.getMessage().contains(b[1]));
+            }
+        }
+    }
 }
