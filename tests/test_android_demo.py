@@ -265,3 +265,57 @@ def test_build_apk_packages_bundled_models_uncompressed(tmp_path):
     for f in ("model.onnx", "vocab.txt", "labels.json", "model_card.json"):
         assert prefix + f in info, f
     assert info[prefix + "model.onnx"].compress_type == zipfile.ZIP_STORED
+
+
+def _write_bundle(folder: Path, names=("w1_d1", "w0.5_d1", "w0.25_d0.5")) -> dict:
+    """A tiny shared-weight bundle laid out as the export writes it (the graphs are not real ONNX: the
+    build checks files, checksums and packaging, not the graphs), and a card naming it."""
+    import hashlib
+
+    bundle = folder / "bundle.int8"
+    bundle.mkdir(parents=True)
+    # Compressible bytes: aapt would deflate them if the build did not store .bin files.
+    weights = bytes(range(256)) * 64
+    (bundle / "weights.bin").write_bytes(weights)
+    entries = []
+    for i, name in enumerate(names):
+        graph = f"{name}.onnx".encode() * 50
+        (bundle / f"{name}.onnx").write_bytes(graph)
+        w, d = name[1:].split("_d")
+        entries.append({"name": name, "width_mult": float(w), "depth_mult": float(d), "graph": f"{name}.onnx",
+                        "sha256": hashlib.sha256(graph).hexdigest(), "params": 1000 - i, "macs": 100 - i})
+    index = {"format": "dynabert-bundle", "version": 1, "precision": "int8",
+             "weights": {"file": "weights.bin", "bytes": len(weights), "sha256": hashlib.sha256(weights).hexdigest()},
+             "inputs": ["input_ids", "attention_mask"], "max_length": 128, "entries": entries}
+    (bundle / "bundle.json").write_text(json.dumps(index), encoding="utf-8")
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", encoding="utf-8")
+    (folder / "labels.json").write_text('["negative", "positive"]', encoding="utf-8")
+    card = {"name": folder.name, "format": "onnx", "precision": "int8", "bundle": "bundle.int8/bundle.json"}
+    (folder / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    return index
+
+
+def test_build_apk_packages_a_verified_bundle_stored_and_refuses_a_damaged_one(tmp_path):
+    demo = tmp_path / "android_demo"
+    shutil.copytree(DEMO, demo, ignore=shutil.ignore_patterns("build", ".gradle", "models"))
+    folder = demo / "app" / "src" / "main" / "assets" / "models" / "minilm_sst2_bundle"
+    index = _write_bundle(folder)
+    out = _build_apk(demo, tmp_path / "out")
+    assert "check-bundles: assets/models/minilm_sst2_bundle: 3 sub-networks, int8 weights" in out, out[-3000:]
+    assert "bundle files in the APK: 5, weights and graphs stored uncompressed" in out, out[-3000:]
+    with zipfile.ZipFile(tmp_path / "out" / "dynabert-edge-demo-debug.apk") as z:
+        info = {i.filename: i for i in z.infolist()}
+    prefix = "assets/models/minilm_sst2_bundle/bundle.int8/"
+    for f in ["bundle.json", "weights.bin"] + [e["graph"] for e in index["entries"]]:
+        assert prefix + f in info, f
+    for f in ["weights.bin"] + [e["graph"] for e in index["entries"]]:
+        assert info[prefix + f].compress_type == zipfile.ZIP_STORED, f
+
+    # One graph changed after the index was written: the build stops and says which file.
+    (folder / "bundle.int8" / "w0.5_d1.onnx").write_bytes(b"tampered")
+    proc = subprocess.run(["bash", str(demo / "ci" / "build_apk.sh"), "--out", str(tmp_path / "bad"),
+                           "--abis", "arm64-v8a"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode != 0
+    assert ("bundle check: assets/models/minilm_sst2_bundle/bundle.int8/w0.5_d1.onnx: SHA-256"
+            in proc.stderr), proc.stderr[-3000:]
+    assert not (tmp_path / "bad" / "dynabert-edge-demo-debug.apk").exists()

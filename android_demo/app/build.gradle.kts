@@ -29,8 +29,9 @@ android {
     }
 
     androidResources {
-        // Models are stored uncompressed in the APK (faster copy-out; allows memory mapping).
-        noCompress += listOf("onnx", "ort")
+        // Models (.onnx, .ort) and a bundle's weights (.bin) are stored uncompressed in the APK (faster
+        // copy-out; allows memory mapping), as ci/build_apk.sh does with aapt -0.
+        noCompress += listOf("onnx", "ort", "bin")
     }
 }
 

@@ -22,7 +22,9 @@
 #   --abis LIST         comma-separated ABIs to pack (default: arm64-v8a,armeabi-v7a,x86,x86_64)
 #   --without-ort       stub build without the ONNX Runtime (no classes, no native libraries)
 #   --require-ort-api   with --without-ort: fail (instead of skipping the API check) when the jar is missing
-# Models under app/src/main/assets/models are packaged (stored uncompressed) when present.
+# Models under app/src/main/assets/models are packaged (stored uncompressed) when present; a shared-weight
+# bundle there (model_card.json "bundle") is verified first (tools/CheckBundles.java: the app's own
+# index validation + every file's SHA-256) and its files are checked to be in the APK, stored.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,7 +46,7 @@ while [ $# -gt 0 ]; do
         --ort-classes-jar) ORT_JAR="$2"; shift 2 ;;
         --ort-jni-dir) ORT_JNI="$2"; shift 2 ;;
         --require-ort-api) REQUIRE_ORT_API=1; shift ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -190,8 +192,19 @@ if [ -d "$APP/src/main/assets" ]; then
     ASSETS=(-A "$APP/src/main/assets")
     step "assets: $(find "$APP/src/main/assets" -type f | wc -l) file(s) from app/src/main/assets"
 fi
+: > "$B/bundle-files.txt"
+if [ -d "$APP/src/main/assets/models" ]; then
+    # A shared-weight bundle is checked with the app's own code (the core classes just compiled): card,
+    # bundle.json, every file present with its size and SHA-256. A broken bundle stops the build here.
+    step "check-bundles: shared-weight bundles in the assets (tools/CheckBundles.java, the app's validation)"
+    java -cp "$B/classes" "$DEMO/tools/CheckBundles.java" "$APP/src/main/assets/models" "$B/bundle-check" \
+        "$B/bundle-files.txt"
+fi
 step "aapt: package"
-aapt package -f "${AAPT_COMMON[@]}" "${ASSETS[@]}" -0 onnx -0 ort -F "$B/unsigned.apk"
+# .onnx, .ort and a bundle's weights (.bin) are stored, not deflated: the app copies them out once at
+# first start (no inflating), and a stored entry can later be memory-mapped from the APK. aapt would
+# otherwise deflate a .bin whenever that makes it smaller (INT8 weights: to about 78 %).
+aapt package -f "${AAPT_COMMON[@]}" "${ASSETS[@]}" -0 onnx -0 ort -0 bin -F "$B/unsigned.apk"
 (cd "$B/dex" && aapt add "$B/unsigned.apk" classes.dex >/dev/null)
 if [ "$WITH_ORT" = 1 ]; then
     for abi in "${ABI_LIST[@]}"; do
@@ -229,6 +242,18 @@ echo "$BADGING" | grep -q "^sdkVersion:'$MIN_SDK'" || die "badging: wrong minSdk
 echo "$BADGING" | grep -q "^targetSdkVersion:'$TARGET_SDK'" || die "badging: wrong targetSdk"
 echo "$BADGING" | grep -q "^launchable-activity: name='$NAMESPACE.MainActivity'" || die "badging: no launchable MainActivity"
 aapt list "$APK" | grep -qx classes.dex || die "APK has no classes.dex"
+if [ -s "$B/bundle-files.txt" ]; then
+    N_BUNDLE_FILES=0
+    while read -r f; do
+        METHOD=$(unzip -lv "$APK" "$f" | awk -v f="$f" '$NF == f {print $2}')
+        [ -n "$METHOD" ] || die "the APK lacks the bundle file $f"
+        case "$f" in
+            *.bin|*.onnx) [ "$METHOD" = Stored ] || die "$f is compressed ($METHOD) in the APK; model files must be stored" ;;
+        esac
+        N_BUNDLE_FILES=$((N_BUNDLE_FILES + 1))
+    done < "$B/bundle-files.txt"
+    step "bundle files in the APK: $N_BUNDLE_FILES, weights and graphs stored uncompressed"
+fi
 
 # 8. Optional: the stubs and the app against the real ONNX Runtime Android Java API.
 if [ -f "$ORT_JAR" ]; then
