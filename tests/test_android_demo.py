@@ -319,3 +319,63 @@ def test_build_apk_packages_a_verified_bundle_stored_and_refuses_a_damaged_one(t
     assert ("bundle check: assets/models/minilm_sst2_bundle/bundle.int8/w0.5_d1.onnx: SHA-256"
             in proc.stderr), proc.stderr[-3000:]
     assert not (tmp_path / "bad" / "dynabert-edge-demo-debug.apk").exists()
+
+
+ORT_APP_PYTHON = Path.home() / ".cache" / "dynabert-edge" / "ort-python-1.29.0"  # android_demo/ci/lib.sh
+LOAD_BUNDLE_ON_APP_RUNTIME = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+assert ort.__version__ == "1.29.0", ort.__version__
+x = np.arange(4, dtype=np.float32).reshape(1, 4) + 1
+out = {}
+for path in json.loads(sys.argv[1]):
+    try:
+        out[path] = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0].tolist()
+    except Exception as e:
+        out[path] = "error: " + str(e).splitlines()[0]
+print(json.dumps(out))
+"""
+
+
+def test_graphs_sharing_one_weights_file_load_by_path_on_the_app_runtime(tmp_path):
+    """What the app relies on, on the runtime it ships (Python onnxruntime 1.29.0, the same C++ core as the
+    Android AAR): graphs whose initializers are ranges (offset, length) of one weights file load by path
+    from any folder the bundle is copied to, resolved beside the graph (not the working directory), and
+    a location that leaves the folder is refused by the runtime itself."""
+    if not (ORT_APP_PYTHON / "onnxruntime" / "__init__.py").is_file():
+        pytest.skip(f"Python onnxruntime 1.29.0 not cached at {ORT_APP_PYTHON}: {INSTALL}")
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    w = np.arange(16, dtype=np.float32).reshape(4, 4) / 10  # [out, in]: a width slice is a prefix of rows
+    src = tmp_path / "export" / "bundle"
+    src.mkdir(parents=True)
+    (src / "weights.bin").write_bytes(w.tobytes())
+
+    def graph(name: str, rows: int, location: str = "weights.bin") -> None:
+        t = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[rows, 4], data_location=TensorProto.EXTERNAL)
+        for k, v in (("location", location), ("offset", "0"), ("length", str(rows * 4 * 4))):
+            t.external_data.add(key=k, value=v)
+        g = helper.make_graph([helper.make_node("Gemm", ["x", "W"], ["y"], transB=1)], name,
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, rows])], [t])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        (src / f"{name}.onnx").write_bytes(model.SerializeToString())
+
+    graph("w1", 4)
+    graph("w0.5", 2)
+    graph("escape", 2, "../weights.bin")
+    (tmp_path / "export" / "weights.bin").write_bytes(w.tobytes())  # the file the escaping graph points at
+    app_dir = tmp_path / "files" / "model-cache" / "1" / "m" / "bundle.int8"  # where the app copies it
+    shutil.copytree(src, app_dir)
+    paths = [str(app_dir / f) for f in ("w1.onnx", "w0.5.onnx", "escape.onnx")]
+    run = subprocess.run([sys.executable, "-c", LOAD_BUNDLE_ON_APP_RUNTIME, json.dumps(paths)], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ORT_APP_PYTHON)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout)
+    x = np.arange(4, dtype=np.float32).reshape(1, 4) + 1
+    np.testing.assert_allclose(out[paths[0]], x @ w.T, rtol=1e-6)
+    np.testing.assert_allclose(out[paths[1]], x @ w[:2].T, rtol=1e-6)  # the first half of the same bytes
+    assert str(out[paths[2]]).startswith("error:") and "escapes" in out[paths[2]], out[paths[2]]
