@@ -178,7 +178,9 @@ public class MainActivity extends Activity {
                         String title = f;
                         try {
                             ModelCard c = LoadedModel.readCard(getAssets(), f);
-                            title = c.name + String.format(Locale.ROOT, " (w%.2f d%.2f %s %s)",
+                            title = c.bundle != null
+                                    ? c.name + String.format(Locale.ROOT, " (bundle, %s %s)", c.format, c.precision)
+                                    : c.name + String.format(Locale.ROOT, " (w%.2f d%.2f %s %s)",
                                     c.widthMult, c.depthMult, c.format, c.precision);
                         } catch (Exception bad) {
                             title = f + " (bad model_card.json)";
@@ -256,6 +258,8 @@ public class MainActivity extends Activity {
                     if (loaded != null && loaded.folder.equals(folder)) {
                         info = describe(loaded);
                     } else if (bundle != null && bundle.folder.equals(folder)) {
+                        // The picker starts on the largest entry again, so the bundle does too.
+                        bundle.switcher.switchTo(0, "the largest sub-network, on loading");
                         info = bundle.describe();
                         entries = entryTitles(bundle.index());
                     } else {
