@@ -167,4 +167,20 @@ public class SwitcherTest {
             assertTrue(expected.getMessage().contains("keep"));
         }
     }
+
+    @Test
+    public void aLongSessionKeepsTheFirstEventsForTheFileAndCountsAll() {
+        SwitchLog log = new SwitchLog(0L);
+        for (int i = 0; i < SwitchLog.MAX_EVENTS + 10; i++) {
+            boolean kept = i % 2 == 0;
+            log.add(i * 1000000L, "a", "b", "r" + i, kept, kept ? 0 : 1.0, kept ? 0 : 2.0);
+        }
+        assertEquals(SwitchLog.MAX_EVENTS + 10, log.count());
+        assertEquals(SwitchLog.MAX_EVENTS, log.events().size());
+        assertEquals("r" + (SwitchLog.MAX_EVENTS + 9), log.last().reason);  // the screen still sees the latest
+        Map<String, Object> m = log.toMap();
+        assertEquals(SwitchLog.MAX_EVENTS, m.get("kept_in_file"));
+        assertEquals(3.0, ((Number) ((Map<?, ?>) m.get("created_total_ms")).get("median")).doubleValue(), 0);
+        assertEquals(0.0, ((Number) ((Map<?, ?>) m.get("reused_total_ms")).get("median")).doubleValue(), 0);
+    }
 }
