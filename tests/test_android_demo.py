@@ -379,3 +379,20 @@ def test_graphs_sharing_one_weights_file_load_by_path_on_the_app_runtime(tmp_pat
     np.testing.assert_allclose(out[paths[0]], x @ w.T, rtol=1e-6)
     np.testing.assert_allclose(out[paths[1]], x @ w[:2].T, rtol=1e-6)  # the first half of the same bytes
     assert str(out[paths[2]]).startswith("error:") and "escapes" in out[paths[2]], out[paths[2]]
+
+
+def test_build_apk_refuses_a_gradle_file_that_would_compress_what_it_stores(tmp_path):
+    # The offline build and Gradle must store the same model files (.onnx, .ort, a bundle's .bin).
+    missing = _missing(APK_TOOLS, [ANDROID_JAR])
+    if missing:
+        pytest.skip(f"Android toolchain missing ({', '.join(missing)}): {INSTALL}")
+    demo = tmp_path / "android_demo"
+    shutil.copytree(DEMO, demo, ignore=shutil.ignore_patterns("build", ".gradle", "models"))
+    gradle = demo / "app" / "build.gradle.kts"
+    text = gradle.read_text(encoding="utf-8")
+    assert 'noCompress += listOf("onnx", "ort", "bin")' in text
+    gradle.write_text(text.replace('"ort", "bin"', '"ort"'), encoding="utf-8")
+    proc = subprocess.run(["bash", str(demo / "ci" / "build_apk.sh"), "--out", str(tmp_path / "out"), "--without-ort"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'does not list "bin" in androidResources.noCompress' in proc.stderr, proc.stderr[-2000:]

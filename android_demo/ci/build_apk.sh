@@ -95,6 +95,14 @@ done
 VERSIONS_FILE="$DEMO/gradle/libs.versions.toml"
 GRADLE_ORT="$(sed -nE 's/^onnxruntime[[:space:]]*=[[:space:]]*"([^"]+)".*/\1/p' "$VERSIONS_FILE" | head -n1)"
 [ "$GRADLE_ORT" = "$ORT_AAR_VERSION" ] || die "$VERSIONS_FILE pins onnxruntime $GRADLE_ORT but the offline build packs $ORT_AAR_VERSION (ci/lib.sh): change both together"
+# ... and store the same model files uncompressed (the assets contract: .onnx, .ort, a bundle's .bin).
+STORED_EXTS=(onnx ort bin)
+AAPT_STORED=()
+for ext in "${STORED_EXTS[@]}"; do
+    grep -qE "noCompress.*\"$ext\"" "$GRADLE_FILE" \
+        || die "$GRADLE_FILE does not list \"$ext\" in androidResources.noCompress, but the offline build stores .$ext files: change both together"
+    AAPT_STORED+=(-0 "$ext")
+done
 
 if [ -z "$OUT" ]; then
     OUT="$(mktemp -d "${TMPDIR:-/tmp}/dynabert-apk.XXXXXX")"
@@ -204,7 +212,7 @@ step "aapt: package"
 # .onnx, .ort and a bundle's weights (.bin) are stored, not deflated: the app copies them out once at
 # first start (no inflating), and a stored entry can later be memory-mapped from the APK. aapt would
 # otherwise deflate a .bin whenever that makes it smaller (INT8 weights: to about 78 %).
-aapt package -f "${AAPT_COMMON[@]}" "${ASSETS[@]}" -0 onnx -0 ort -0 bin -F "$B/unsigned.apk"
+aapt package -f "${AAPT_COMMON[@]}" "${ASSETS[@]}" "${AAPT_STORED[@]}" -F "$B/unsigned.apk"
 (cd "$B/dex" && aapt add "$B/unsigned.apk" classes.dex >/dev/null)
 if [ "$WITH_ORT" = 1 ]; then
     for abi in "${ABI_LIST[@]}"; do
