@@ -9,7 +9,8 @@ loop's own ``train.loop.train_step`` on real batches of the task (tokenized at t
 grouped by length as the preset says). The batches timed are spread over the epoch's range of lengths;
 a fit ``seconds = a + b * padded tokens`` of them, applied to every batch of the epoch, gives the mean step.
 One dev evaluation of each stage's sub-networks is timed whole, and importance is charged as that many
-full-model forward+backward passes (a teacher step without the optimiser: an upper bound).
+full-model forward+backward passes, each at the cost of a teacher step (which also runs the
+optimiser: an upper bound).
 
 Two clocks: wall time, and the process's CPU time. Training runs on one thread (the presets set
 ``threads: 1``), so on a machine shared with other jobs the CPU time is what the step would take on an idle
@@ -133,8 +134,8 @@ def measure(task: str, preset: str, data_dir: Path, steps: int) -> dict:
         n_steps = total_steps(scfg, len(batches))
         n_evals = evaluations(scfg, n_steps, starts_scored=name == "finetune")
         importance = 0.0
-        if name == "width" and scfg.rewire:  # forward + backward of the full model per scored batch
-            importance = scfg.importance_batches * 0.8 * result["stages"].get("teacher", {}).get(
+        if name == "width" and scfg.rewire:  # a full-model forward + backward per scored batch: a teacher step
+            importance = scfg.importance_batches * result["stages"].get("teacher", {}).get(
                 "mean_step_cpu_s", mean_step_cpu / len(evals))
         projected = n_steps * mean_step_cpu + n_evals * (c1 - c0) + importance
         result["stages"][name] = {

@@ -82,3 +82,22 @@ def test_preset_reads_its_task_and_its_max_length_truncates_nothing(task):
     lengths = [len(ids) for ids in tokenizer([ex.text for ex in examples], pairs)["input_ids"]]
     # The preset's comment says its max length cuts nothing; the longest example must fit.
     assert max(lengths) <= cfg.data.max_length
+
+
+def test_budget_counts_the_evaluations_the_training_loop_runs_and_fits_step_cost_per_token():
+    import glue_budget
+
+    cfg = build_config("mrpc-minilm")
+    # teacher: 345 steps (3 epochs of 115 batches), every 115 -> 115, 230, 345
+    assert glue_budget.evaluations(cfg.stage("teacher"), 345, starts_scored=False) == 3
+    # finetune: every 25 of 50 -> 25, 50; eval_at_start is free (the depth checkpoint's scores are known)
+    assert glue_budget.evaluations(cfg.stage("finetune"), 50, starts_scored=True) == 2
+    assert glue_budget.evaluations(cfg.stage("finetune"), 50, starts_scored=False) == 3
+    # an eval_every that does not divide the steps: 10, 20 and the last step 25
+    cfg.stage("width").eval_every = 10
+    assert glue_budget.evaluations(cfg.stage("width"), 25, starts_scored=False) == 3
+    a, b = glue_budget._fit([100, 200, 400], [0.3, 0.5, 0.9])  # 0.1 s + 2 ms a token
+    assert a == pytest.approx(0.1) and b == pytest.approx(0.002)
+    assert glue_budget._fit([100, 200], [0.1, 0.1 + 1e-9]) == (pytest.approx(0.1), pytest.approx(0.0, abs=1e-9))
+    a, b = glue_budget._fit([100, 200, 300], [0.05, 0.3, 0.45])  # negative intercept: refit through 0
+    assert a == 0.0 and b == pytest.approx((100 * 0.05 + 200 * 0.3 + 300 * 0.45) / (100**2 + 200**2 + 300**2))
