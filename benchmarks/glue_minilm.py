@@ -209,7 +209,8 @@ def _metric_grids(metric: str, main: str, by_art: dict, dev: dict[str, float], f
         art = by_art.get(f"{name}/{fmt}")
         if art is None:
             return None
-        return art.get("metric") if metric == main else (art.get("metrics") or {}).get(metric)
+        # device_bench's artifact: "metric" is the main metric, "accuracy.metrics" all of the task's
+        return art.get("metric") if metric == main else ((art.get("accuracy") or {}).get("metrics") or {}).get(metric)
 
     grid = {fmt: {name: value(name, fmt) for name in _names()} for fmt in FORMAT_GRIDS}
     trained = dev if metric == main else _metrics(final_ckpt, metric)
