@@ -514,9 +514,10 @@ def publish(spec: TaskRun, notes_file: Path | None, run: Path | None = None, abl
 
 
 def build_parser(fixed_task: str | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if fixed_task is None else
+    p = argparse.ArgumentParser(description=__doc__ if fixed_task is None else
                                 f"The real {fixed_task} run (glue_minilm.py --task {fixed_task}): train, export, "
-                                "device_bench, publish docs/results/; re-run to continue after a stop.")
+                                "device_bench, publish docs/results/; re-run to continue after a stop.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     if fixed_task is None:
         p.add_argument("--task", required=True, type=_task_arg,
                        help=f"the GLUE task: {', '.join(RUNS)} (the tasks of the paper's Table 1 on disk here)")
