@@ -310,10 +310,26 @@ def test_stsb_and_cola_documents_use_their_own_metrics(tmp_path):
     assert "| every INT8 file within 1.0 of its PyTorch sub-network | worst -1.20 (w1_d1/onnx-int8) | no |" in text
     assert "![Pareto: Pearson vs latency](stsb-minilm-pareto.png)" in text
 
+    # An INT8 file that failed export verification is not in device_bench's results: not "within" anything.
+    results_file = run / "export" / "bench" / "results.json"
+    bench = json.loads(results_file.read_text())
+    bench["artifacts"] = [a for a in bench["artifacts"] if a["id"] != "w0.5_d0.5/onnx-int8"]
+    results_file.write_text(json.dumps(bench))
+    small = glue_minilm.collect(glue_minilm.RUNS["stsb"], run, tmp_path / "none")["targets"]
+    assert small["int8_within_1.0_of_pytorch"]["unmeasured"] == ["w0.5_d0.5/onnx-int8"]
+
     cola = {"mcc": {n: 0.45 - 0.01 * i for i, n in enumerate(names)}}
     run = _fake_glue_run(tmp_path / "c", "cola", cola, {"mcc": 0.47}, int8_delta=0.0)
     text = glue_minilm.publish(glue_minilm.RUNS["cola"], None, run, tmp_path / "none", tmp_path / "docs").read_text()
     assert "Dev Matthews correlation ×100, CoLA dev (1,043 sentences)." in text and "## Teacher: 47.0" in text
     assert "The paper reports" not in text  # the paper's metric is our main metric
+    assert "| every INT8 file within 1.0 of its PyTorch sub-network | worst +0.00 (w1_d1/onnx-int8) | yes |" in text
+    results_file = run / "export" / "bench" / "results.json"
+    bench = json.loads(results_file.read_text())
+    bench["artifacts"] = [a for a in bench["artifacts"] if a["id"] != "w0.25_d0.5/onnx-int8"]
+    results_file.write_text(json.dumps(bench))
+    text = glue_minilm.publish(glue_minilm.RUNS["cola"], None, run, tmp_path / "none", tmp_path / "docs").read_text()
+    assert ("| every INT8 file within 1.0 of its PyTorch sub-network | worst +0.00 (w1_d1/onnx-int8); 1 file not "
+            "measured (failed export verification or no score): w0.25_d0.5/onnx-int8 | no |") in text
     assert "| 0.25 | 36.0 | 35.0 | 34.0 |" in text and "| 0.25 | -11.0 / -7.2 | -12.0 / -6.5 | -13.0 / -14.4 |" in text
     assert "Matthews correlation not run (Core ML prediction needs macOS)" in text
