@@ -386,9 +386,14 @@ def render(spec: TaskRun, r: dict, notes: str) -> str:
                        ("pte-int8", "ExecuTorch `.pte` INT8 (XNNPACK)")):
         if any(v is not None for v in g[fmt].values()):
             out += ["", f"### {label}", ""] + _grids(r, metrics, fmt)
-    out += ["", f"Core ML INT8-weights: exported and spec-validated; {main_label} not run (Core ML prediction "
-            "needs macOS)." if all(v == "unverified" for v in r["coreml_int8"].values()) else
-            f"Core ML INT8-weights status: {r['coreml_int8']}"]
+    coreml = r["coreml_int8"]
+    if not coreml:
+        out += ["", "Core ML INT8-weights: not exported."]
+    elif all(v == "unverified" for v in coreml.values()):
+        out += ["", f"Core ML INT8-weights: exported and spec-validated; {main_label} not run (Core ML prediction "
+                "needs macOS)."]
+    else:
+        out += ["", f"Core ML INT8-weights status: {coreml}"]
     v = r["export_verification"]
     head = (f"Export verification: {v['artifacts']} files, {v['status']['passed']} passed, "
             f"{v['status']['unverified']} unverified (Core ML), {v['status']['failed']} failed; ")
