@@ -109,3 +109,227 @@ def test_sst2_results_document_reports_the_grid_paper_and_targets_as_measured(tm
     assert "trained alone (alone_w0.25_d1, 20 steps) | 85.0 | — |" in text
     assert "| without | 80.0 | 80.0 | 80.0 | 80.0 |" in text
     assert "1.00 ms (10.0×)" in text  # the smallest's latency and its speed-up over the full model
+
+
+# ---------------------------------------------------------------------------------------------- glue_minilm.py
+
+DOCS = REPO / "docs" / "results"
+
+
+def _write_meta(path: Path, task: str, metrics: dict[str, dict[str, float]], stage: str = "width",
+                label_names: list[str] | None = None, rewired: bool = True) -> None:
+    """A checkpoint folder holding only dynabert.json with the given per-sub-network dev metrics."""
+    from dataclasses import asdict
+
+    from dynabert.checkpoint import FORMAT, FORMAT_VERSION, META_FILE, CheckpointMeta
+
+    path.mkdir(parents=True)
+    meta = CheckpointMeta(stage=stage, task=task, label_names=label_names, rewired=rewired,
+                          extra={"metrics": metrics})
+    (path / META_FILE).write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, **asdict(meta)}))
+
+
+def _run_from_published_sst2(root: Path) -> tuple[Path, Path]:
+    """The run files docs/results/sst2-minilm.json was published from, rebuilt from that JSON (no run is on disk).
+
+    Each file gets exactly what collect() reads from it; nothing is copied from the document itself.
+    """
+    import yaml
+    from glue_minilm import FORMAT_GRIDS, LATENCY_VIEWS
+
+    pub = json.loads((DOCS / "sst2-minilm.json").read_text())
+    run, ablations = root / "run", root / "ablations"
+    ab = pub["ablations"]
+    (run / "export" / "bench").mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({
+        "checkpoint": "runs/sst2-minilm/finetune/checkpoint", "task": "sst2", "main_metric": "accuracy",
+        "dev": ab["dynabert_final"], "stages": pub["stages"]}))
+    (run / "config.yaml").write_text(yaml.safe_dump(pub["config"], sort_keys=False))
+    acc = {name: {"accuracy": value} for name, value in ab["dynabert_width_stage"].items()}
+    _write_meta(run / "width" / "checkpoint", "sst2", acc, label_names=["negative", "positive"])
+    for label in ("alone_w0.25_d1", "alone_w0.25_d0.5", "no_rewire"):
+        _write_meta(ablations / label / "width" / "checkpoint", "sst2",
+                    {n: {"accuracy": v} for n, v in ab[label]["metrics"].items()},
+                    label_names=["negative", "positive"], rewired=label != "no_rewire")
+        (ablations / label / "width" / "summary.json").write_text(json.dumps(ab[label]["summary"]))
+    grid = pub["dev_accuracy"]
+    artifacts = [{"id": f"{s}/{fmt}", "subnet": s, "format": fmt, "metric": v}
+                 for fmt in FORMAT_GRIDS for s, v in grid[fmt].items() if v is not None]
+    rows = []
+    for label, fmt, runtime, threads in LATENCY_VIEWS:
+        for seq in pub["bench"]["settings"]["seq_lens"]:
+            for s, row in pub["latency"].get(f"{label} @ seq {seq}", {}).items():
+                rows.append({"subnet": s, "format": fmt, "runtime": runtime, "threads": threads, "seq_len": seq, **row})
+    (run / "export" / "bench" / "results.json").write_text(json.dumps({
+        "artifacts": artifacts, "rows": rows, **pub["bench"]}))
+    # 9 files per sub-network: the sized formats, Core ML fp32 and INT8 unverified (no macOS), the rest passed.
+    v = pub["export_verification"]
+    manifest = []
+    for s in grid["hf"]:
+        for fmt in ("hf", "onnx", "onnx-int8", "ort", "ort-int8", "coreml", "coreml-int8", "pte", "pte-int8"):
+            art = {"id": f"{s}/{fmt}", "subnet": s, "format": fmt,
+                   "status": "unverified" if fmt.startswith("coreml") else "passed",
+                   "bytes": pub["sizes_bytes"].get(fmt, {}).get(s, 1)}
+            if fmt in ("onnx-int8", "ort-int8", "pte-int8"):
+                art["parity"] = {"gate": "approx", "argmax_agreement": v["lowest_int8_argmax_agreement"],
+                                 "n": v["int8_inputs"]}
+            manifest.append(art)
+    assert len(manifest) == v["artifacts"]
+    (run / "export" / "manifest.json").write_text(json.dumps({"artifacts": manifest}))
+    (run / "export" / "bench" / "pareto_latency.png").write_bytes((DOCS / "sst2-minilm-pareto.png").read_bytes())
+    return run, ablations
+
+
+def test_the_published_sst2_documents_regenerate_byte_for_byte_from_their_run_files(tmp_path):
+    """sst2_minilm.py (now glue_minilm.py --task sst2) must still write the published SST-2 documents as they are."""
+    import sst2_minilm
+
+    run, ablations = _run_from_published_sst2(tmp_path)
+    out = tmp_path / "docs"
+    sst2_minilm.publish(DOCS / "sst2-minilm.notes.md", run, ablations, out)
+    for name in ("sst2-minilm.md", "sst2-minilm.json", "sst2-minilm-pareto.png"):
+        assert (out / name).read_bytes() == (DOCS / name).read_bytes(), name
+
+
+def test_sst2_minilm_publish_only_runs_through_glue_minilm(tmp_path, monkeypatch, capsys):
+    """The wrapper is the same command-line script: --publish-only without a run is one line and exit 2."""
+    import glue_minilm
+    import sst2_minilm
+
+    monkeypatch.setattr(glue_minilm, "REPO", tmp_path)
+    monkeypatch.setattr(glue_minilm, "DOCS", tmp_path / "docs")
+    assert sst2_minilm.main(["--publish-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sst2_minilm: missing ") and "sst2-minilm" in err and err.count("\n") == 1
+    assert not (tmp_path / "docs").exists()  # nothing half-written
+
+
+def test_glue_minilm_refuses_a_task_without_a_published_run(capsys):
+    import glue_minilm
+
+    with pytest.raises(SystemExit) as exc:
+        glue_minilm.main(["--task", "qqp", "--publish-only"])
+    assert exc.value.code == 2
+    assert "no published run for task 'qqp'; tasks: sst2, mrpc, stsb, cola" in capsys.readouterr().err
+
+
+def _fake_glue_run(root: Path, task: str, dev: dict[str, dict[str, float]], teacher: dict[str, float],
+                   int8_delta: float) -> Path:
+    """The files glue_minilm.py publishes from for ``task``, with chosen per-metric scores (no training).
+
+    ``dev[metric][sub-network]``: the training's dev evaluation; every exported file scores the same, INT8
+    files ``int8_delta`` lower on every metric.
+    """
+    import yaml
+
+    from dynabert.data import get_task
+
+    spec = get_task(task)
+    main = spec.main_metric
+    names = list(dev[main])
+    labels = None if spec.is_regression else list(spec.label_names)
+    run = root / "run"
+    (run / "export" / "bench").mkdir(parents=True)
+    stage = {"steps": 10, "best_step": 10, "train_seconds": 12.0, "best_score": 5.0}
+    stages = {s: {**stage, "stage": s} for s in ("teacher", "width", "depth", "finetune")}
+    stages["teacher"]["best_score"] = teacher[main]
+    (run / "summary.json").write_text(json.dumps({
+        "checkpoint": "runs/x/finetune/checkpoint", "dev": dev[main], "main_metric": main, "stages": stages}))
+    (run / "config.yaml").write_text(yaml.safe_dump({
+        "seed": 42, "batch_size": 32, "threads": 1, "data": {"max_length": 128},
+        "stages": {s: {"max_steps": 5, "enabled": True} for s in ("width", "depth", "finetune")}}))
+    per_subnet = {n: {m: dev[m][n] for m in dev} for n in names}
+    _write_meta(run / "finetune" / "checkpoint", spec.name, per_subnet, "finetune", labels)
+    _write_meta(run / "teacher" / "checkpoint", spec.name, {"w1_d1": teacher}, "teacher", labels, rewired=False)
+    artifacts, manifest, rows = [], [], []
+    for i, n in enumerate(names):
+        for fmt, runtime, delta in (("hf", "pytorch", 0.0), ("onnx", "onnxruntime-cpu", 0.0),
+                                    ("onnx-int8", "onnxruntime-cpu", int8_delta)):
+            scores = {m: dev[m][n] + delta for m in dev}
+            artifacts.append({"id": f"{n}/{fmt}", "metric": scores[main],
+                              "accuracy": {"status": "ok", "metric": scores[main], "metrics": scores}})
+            parity = {"gate": "approx" if "int8" in fmt else "exact", "n": 400,
+                      "argmax_agreement": None if spec.is_regression else 0.99,
+                      "pearson_with_reference": 0.9987 if spec.is_regression else None}
+            manifest.append({"id": f"{n}/{fmt}", "subnet": n, "format": fmt, "bytes": (i + 1) * 1_000_000,
+                             "status": "passed", "parity": parity})
+            rows.append({"subnet": n, "format": fmt, "runtime": runtime, "threads": 1, "seq_len": 128,
+                         "p50_ms": 10.0 / (i + 1), "vs_full": 1.0 / (i + 1), "vs_full_onnx_fp32": 1.0 / (i + 1),
+                         "unstable": False, "status": "ok", "reason": None})
+    (run / "export" / "bench" / "results.json").write_text(json.dumps({
+        "artifacts": artifacts, "rows": rows, "settings": {"seq_lens": [128], "spread_limit": 1.5},
+        "environment": {"cpu": "test CPU", "cores": 2, "loadavg_at_start": [0.1, 0.1, 0.1]}}))
+    (run / "export" / "manifest.json").write_text(json.dumps({"artifacts": manifest}))
+    return run
+
+
+def _names() -> list[str]:
+    from dynabert.arch import subnet_name
+
+    return [subnet_name(w, d) for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75, 0.5)]
+
+
+def test_mrpc_document_compares_the_papers_accuracy_and_gates_int8_on_f1_within_one_point(tmp_path):
+    import glue_minilm
+
+    names = _names()
+    # F1 (main) 0.90 - 0.002 i; accuracy 0.85 - 0.01 i: the paper comparison must use accuracy.
+    dev = {"f1": {n: 0.90 - 0.002 * i for i, n in enumerate(names)},
+           "accuracy": {n: 0.85 - 0.01 * i for i, n in enumerate(names)}}
+    run = _fake_glue_run(tmp_path, "mrpc", dev, {"f1": 0.89, "accuracy": 0.86}, int8_delta=-0.008)
+    doc = glue_minilm.publish(glue_minilm.RUNS["mrpc"], None, run, tmp_path / "none", tmp_path / "docs")
+    text = doc.read_text()
+    results = json.loads((tmp_path / "docs" / "mrpc-minilm.json").read_text())
+    assert doc.name == "mrpc-minilm.md" and "ablations" not in results
+    assert "Dev F1 and accuracy ×100 (F1 is the main metric" in text and "MRPC dev (408 sentence pairs)" in text
+    assert "## Teacher: F1 89.0, accuracy 86.0" in text
+    assert "The paper reports accuracy for MRPC, so ours here is our accuracy too" in text
+    assert "| 0.25 | 83.8 | 83.8 | 81.4 |" in text  # the paper's grid
+    # drops in accuracy from our accuracy teacher (86.0): w1_d1 85.0 -> -1.0 ; the paper 86.3 - 87.7 = -1.4
+    assert "| 1.0 | -1.0 / -1.4 | -2.0 / -1.9 | -3.0 / -2.7 |" in text
+    # mean of our 12 accuracies: 85 - 5.5 = 79.5 (-6.5); the paper's mean 84.5 (-3.2)
+    assert "Mean of the 12 (accuracy): ours 79.5 (-6.5 from our teacher 86.0), the paper 84.5 (-3.2 from 87.7)." in text
+    assert results["paper"]["metric"] == "accuracy" and results["dev_accuracy"]["onnx-int8"]["w1_d1"] == 0.842
+    # INT8 0.8 points of F1 below PyTorch: within the 1.0-point target of these tasks (SST-2's was 0.5)
+    assert results["targets"]["int8_within_1.0_of_pytorch"]["met"]
+    assert "| every INT8 file within 1.0 of its PyTorch sub-network | worst -0.80" in text
+    assert "lowest INT8 argmax agreement with PyTorch is 0.990 on 400 dev inputs" in text
+
+
+def test_stsb_and_cola_documents_use_their_own_metrics(tmp_path):
+    import glue_minilm
+
+    names = _names()
+    stsb = {"pearson": {n: 0.87 - 0.001 * i for i, n in enumerate(names)},
+            "spearman": {n: 0.86 - 0.002 * i for i, n in enumerate(names)}}
+    run = _fake_glue_run(tmp_path / "s", "stsb", stsb, {"pearson": 0.88, "spearman": 0.87}, int8_delta=-0.012)
+    text = glue_minilm.publish(glue_minilm.RUNS["stsb"], None, run, tmp_path / "none", tmp_path / "docs").read_text()
+    assert "Dev Pearson and Spearman ×100" in text and "STS-B dev (1,500 sentence pairs)" in text
+    assert "dev Spearman:" in text and "| 1.0 | -1.0 / +0.3 |" in text  # spearman 86.0 - 87.0 ; 90.1 - 89.8
+    assert "the lowest Pearson correlation of an INT8 file's scores with PyTorch's is 0.9987 on 400" in text
+    assert "| every INT8 file within 1.0 of its PyTorch sub-network | worst -1.20 (w1_d1/onnx-int8) | no |" in text
+    assert "![Pareto: Pearson vs latency](stsb-minilm-pareto.png)" in text
+
+    # An INT8 file that failed export verification is not in device_bench's results: not "within" anything.
+    results_file = run / "export" / "bench" / "results.json"
+    bench = json.loads(results_file.read_text())
+    bench["artifacts"] = [a for a in bench["artifacts"] if a["id"] != "w0.5_d0.5/onnx-int8"]
+    results_file.write_text(json.dumps(bench))
+    small = glue_minilm.collect(glue_minilm.RUNS["stsb"], run, tmp_path / "none")["targets"]
+    assert small["int8_within_1.0_of_pytorch"]["unmeasured"] == ["w0.5_d0.5/onnx-int8"]
+
+    cola = {"mcc": {n: 0.45 - 0.01 * i for i, n in enumerate(names)}}
+    run = _fake_glue_run(tmp_path / "c", "cola", cola, {"mcc": 0.47}, int8_delta=0.0)
+    text = glue_minilm.publish(glue_minilm.RUNS["cola"], None, run, tmp_path / "none", tmp_path / "docs").read_text()
+    assert "Dev Matthews correlation ×100, CoLA dev (1,043 sentences)." in text and "## Teacher: 47.0" in text
+    assert "The paper reports" not in text  # the paper's metric is our main metric
+    assert "| every INT8 file within 1.0 of its PyTorch sub-network | worst +0.00 (w1_d1/onnx-int8) | yes |" in text
+    results_file = run / "export" / "bench" / "results.json"
+    bench = json.loads(results_file.read_text())
+    bench["artifacts"] = [a for a in bench["artifacts"] if a["id"] != "w0.25_d0.5/onnx-int8"]
+    results_file.write_text(json.dumps(bench))
+    text = glue_minilm.publish(glue_minilm.RUNS["cola"], None, run, tmp_path / "none", tmp_path / "docs").read_text()
+    assert ("| every INT8 file within 1.0 of its PyTorch sub-network | worst +0.00 (w1_d1/onnx-int8); 1 file not "
+            "measured (failed export verification or no score): w0.25_d0.5/onnx-int8 | no |") in text
+    assert "| 0.25 | 36.0 | 35.0 | 34.0 |" in text and "| 0.25 | -11.0 / -7.2 | -12.0 / -6.5 | -13.0 / -14.4 |" in text
+    assert "Core ML INT8-weights: not exported." in text  # the fake export made no Core ML files
