@@ -29,13 +29,14 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dynabert.files.results import RESULTS_NAME, RESULTS_SCHEMA, write_results
+
 from . import accuracy as acc
 from . import latency as lat
 from . import memory, runtimes, size
 from .io import write_json
 from .manifest_reader import Artifact, BenchError, Manifest, read_manifest
 
-RESULTS_SCHEMA = "dynabert-edge/device-bench/v1"
 #: Bump when the accuracy or size computation changes, so cached numbers are not reused.
 _CACHE_VERSION = 1
 
@@ -595,7 +596,7 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
     from . import report, table
 
-    write_json(out / "results.json", _jsonable(results))
+    write_results(out / RESULTS_NAME, results)
     table.write_all(results, out)
     report.write_report(results, out)
     _log(f"wrote {out / 'table.md'}, table.csv, results.json, report.html in {results['wall_seconds']:.0f} s")
@@ -648,18 +649,3 @@ def _artifact_record(a: Artifact, accuracy: dict, sizes: dict, facts: dict) -> d
             "input_names": list(a.input_names), "input_dtypes": list(a.input_dtypes),
             "accuracy": accr, "metric": accr.get("metric"), **sizes.get(a.id, {}),
             "params": facts.get(a.subnet, {}).get("params")}
-
-
-def _jsonable(obj):
-    """JSON without NaN/inf (strict parsers reject them) and with string keys."""
-    import math
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        return _jsonable(obj.item())
-    return obj
