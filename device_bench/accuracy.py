@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dynabert import runtimes as catalogue
+
 from .manifest_reader import Artifact, BenchError, Manifest
 from .runtimes import Runner, make_feed
 
@@ -164,7 +166,8 @@ def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: 
 
 def batches_for(artifact: Artifact, runtime: str, dev: DevSet) -> list[list[int]]:
     """Example indices run together: same-length groups, or one by one (see the module docstring)."""
-    one_by_one = artifact.precision in ("int8", "int8+int4emb") or runtime in ("executorch-xnnpack", "coreml")
+    entry = catalogue.CATALOGUE.get(runtime)
+    one_by_one = artifact.precision in ("int8", "int8+int4emb") or (entry is not None and entry.batch_one)
     if one_by_one:
         return [[i] for i in range(dev.examples)]
     by_length: dict[int, list[int]] = defaultdict(list)

@@ -31,8 +31,10 @@ Adding a runtime = one :class:`Runtime` entry in :data:`CATALOGUE` (+ its export
         threads="mobile",                 # device_bench's thread grid: "cpu" | "mobile" | "none"
         memory_family="litert",           # RSS helper process; runtimes of one family share one
         imports=("ai_edge_litert.interpreter",),  # what that helper imports once before forking
+                                          # ("module:attr,attr" also resolves lazy attributes)
         own=True,                         # verifies and scores the files of its family
         batch_one=False,                  # True: its files take batch 1 only
+        ids_dtype="int64",                # the integer type its files take ids and masks in
     )
 
 ``open(path, *, threads, input_names, settings)`` returns a :class:`Session`: ``run(feeds) -> logits``
@@ -91,6 +93,7 @@ class Runtime:
     imports: tuple[str, ...] = ()
     own: bool = False
     batch_one: bool = False
+    ids_dtype: str = "int64"  # the integer type its files take token ids (and masks) in
     #: "host": run in this process; "android": measured by the demo app over adb (device_bench.adb)
     where: str = "host"
     #: the formats it runs when not every format of its families (the app bundles only some)
@@ -400,8 +403,9 @@ CATALOGUE: dict[str, Runtime] = {
     for r in (
         Runtime("pytorch", ("transformers",), "PyTorch eager, stock transformers model", _open_pytorch,
                 needs("transformers", "pip install transformers"), threads="cpu", memory_family="torch",
-                imports=("torch", "transformers", "transformers.models.bert.modeling_bert",
-                         "transformers.models.roberta.modeling_roberta"), own=True),
+                imports=("torch", "transformers:AutoConfig,AutoModelForSequenceClassification",
+                         "transformers.models.bert.modeling_bert", "transformers.models.roberta.modeling_roberta"),
+                own=True),
         Runtime("onnxruntime-cpu", ("onnxruntime",), "ONNX Runtime CPU EP, ORT_ENABLE_ALL", _ort_opener(OrtSession),
                 _needs_ort, threads="cpu", memory_family="ort", imports=("onnxruntime",), own=True),
         Runtime("onnxruntime-mobile", ("onnxruntime-mobile",),
@@ -414,7 +418,7 @@ CATALOGUE: dict[str, Runtime] = {
                 _open_executorch, _executorch_missing, threads="mobile", memory_family="executorch",
                 imports=("torch", "executorch.runtime"), own=True, batch_one=True),
         Runtime("coreml", ("coreml",), "Core ML, CPU only", _open_coreml, _coreml_missing, threads="none",
-                memory_family="coreml", imports=("coremltools",), own=True, batch_one=True),
+                memory_family="coreml", imports=("coremltools",), own=True, batch_one=True, ids_dtype="int32"),
         Runtime("android-onnxruntime", ("onnxruntime", "onnxruntime-mobile"),
                 "the demo app's ONNX Runtime on an Android phone (adb)", _open_on_phone, _phone_only,
                 threads="none", where="android",

@@ -87,12 +87,10 @@ def reusable(job: SubnetJob, fmt: str, fp: str) -> dict | None:
 
 
 def io_spec(fmt: Format, names: list[str], num_labels: int) -> tuple[list[dict], list[dict]]:
-    if fmt.runtime == "coreml":
-        ids, batch = "int32", 1
-    elif fmt.runtime == "executorch-xnnpack":
-        ids, batch = "int64", 1
-    else:
-        ids, batch = "int64", "batch"
+    from dynabert import runtimes as catalogue
+
+    entry = catalogue.get(catalogue.own_runtime(fmt.runtime) or fmt.runtime)
+    ids, batch = entry.ids_dtype, (1 if entry.batch_one else "batch")
     inputs = [{"name": n, "dtype": ids, "shape": [batch, "sequence"]} for n in names]
     outputs = [{"name": "logits", "dtype": "float32", "shape": [batch, num_labels]}]
     return inputs, outputs
@@ -226,9 +224,21 @@ def _build_onnx(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     _verify_onnx(job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
 
 
-def _verify_onnx(job: SubnetJob, fmt: str, path: Path, record: dict, counted: int, method: str) -> None:
+def _parity(job: SubnetJob, fmt: str, path: Path, record: dict, not_run_note: str = "") -> None:
+    """The file against the PyTorch sub-network, in its own runtime (dynabert.runtimes), or why not run."""
+    family = FORMATS[fmt].runtime
+    reason = V.unavailable(family)
+    if reason is not None:
+        record["parity"] = V.not_run(reason + not_run_note)
+        return
     inputs, reference = job.parity_set(fmt)
-    record["parity"] = V.verify(lambda: V.run_onnxruntime(path, inputs, job.pad_token_id), reference, gate(fmt))
+    settings = record.get("session_settings") or {}
+    record["parity"] = V.verify(lambda: V.run_file(family, path, inputs, job.pad_token_id, settings), reference,
+                                gate(fmt))
+
+
+def _verify_onnx(job: SubnetJob, fmt: str, path: Path, record: dict, counted: int, method: str) -> None:
+    _parity(job, fmt, path, record)
     record["weights"] = V.weights_record(method, counted, job.subnet["params"]["total"], job.full_params,
                                          ONNX_REL_TOL)
 
@@ -290,11 +300,7 @@ def _coreml_checks(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     record["spec_check"] = validate_spec(path, job.names, job.max_length, job.num_labels)
     record["weights"] = V.weights_record("coreml-mil-consts", V.coreml_weight_count(path),
                                          job.subnet["params"]["total"], job.full_params, ONNX_REL_TOL)
-    if V.coreml_can_predict():
-        inputs, reference = job.parity_set(fmt)
-        record["parity"] = V.verify(lambda: V.run_coreml(path, inputs), reference, gate(fmt))
-    else:
-        record["parity"] = V.not_run("needs macOS (Core ML prediction has no Linux runtime); spec validated")
+    _parity(job, fmt, path, record, " (Core ML prediction has no Linux runtime); spec validated")
 
 
 def _build_coreml(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
@@ -325,8 +331,7 @@ def _build_pte(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     weights["file_bytes_limit"] = int(limit)
     weights["passed"] = weights["passed"] and path.stat().st_size <= limit
     record["weights"] = weights
-    inputs, reference = job.parity_set(fmt)
-    record["parity"] = V.verify(lambda: V.run_executorch(path, inputs), reference, gate(fmt))
+    _parity(job, fmt, path, record)
 
 
 BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
@@ -351,9 +356,8 @@ def _format_extra(job: SubnetJob, fmt: str) -> dict:
     extra: dict = {}
     if FORMATS[fmt].gate == "approx" and job.approx_inputs is not None:
         extra["approx_inputs_sha256"] = job.approx_inputs.fingerprint()
-    # Core ML parity can run only on macOS: an export verified on Linux is redone there.
-    if FORMATS[fmt].runtime == "coreml":
-        extra["coreml_can_predict"] = V.coreml_can_predict()
+    # A file whose runtime cannot run here (Core ML off macOS) is only "unverified": redone where it can.
+    extra["own_runtime_runs_here"] = V.unavailable(FORMATS[fmt].runtime) is None
     if fmt == "onnx-qdq" and job.calibration is not None:
         extra["calibration_sha256"] = job.calibration.fingerprint()
     return extra

@@ -311,8 +311,8 @@ def _data_dir(data: dict, root: Path, where: str) -> Path | None:
 def _check_version(data: dict, where: str) -> None:
     version = data.get("schema_version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise StageFileError(f"{where}: manifest schema_version {version!r}; this dynabert-edge reads version "
-                             f"{SCHEMA_VERSION}")
+        raise StageFileError(f"{where}: manifest schema_version {json.dumps(version)}; this dynabert-edge reads "
+                             f"version {SCHEMA_VERSION}")
 
 
 def parse_manifest(data: dict, path: Path) -> Manifest:
