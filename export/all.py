@@ -169,6 +169,8 @@ class _Setup:
     root: Path
     #: the manifest's "embeddings" record: vocabulary and position table the files were cut to
     embeddings: dict | None = None
+    #: the manifest's "data_source" record (dynabert.files.data_source): where the dev set is
+    data_source: dict | None = None
 
 
 def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
@@ -200,7 +202,7 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
                           f"got {args.max_length}")
     max_length = min(args.max_length or meta.max_length, positions)
     names = model_input_names(tokenizer, config.model_type)
-    source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {}, ckpt=ckpt)
+    source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {}, ckpt=ckpt, recorded=meta.data)
     # Before any input is tokenized: the inputs and every file use the cut tables and their tokenizer.
     tokenizer, embeddings = _cut_embeddings(args, model, tokenizer, source, max_length)
     inputs = load_inputs(source, tokenizer, names, args.n_verify, max_length)
@@ -212,7 +214,8 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
         calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
     _check_out_children(root, [model.spec(w, d).name for w in widths for d in depths])
     return _Setup(ckpt, model, tokenizer, meta, formats, [(w, d) for w in widths for d in depths], names,
-                  max_length, source.where, inputs, approx_inputs, calibration, root, embeddings)
+                  max_length, source.where, inputs, approx_inputs, calibration, root, embeddings,
+                  source.record(meta.data).to_record())
 
 
 def _cut_embeddings(args: argparse.Namespace, model, tokenizer, source, max_length: int) -> tuple[object, dict]:
@@ -304,7 +307,7 @@ def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -
                          "lengths": [min(s.inputs.lengths), max(s.inputs.lengths)], "sources": s.inputs.sources,
                          "inputs_sha256": base["inputs_sha256"], "fp32_atol": FP32_ATOL,
                          "min_argmax_agreement": MIN_ARGMAX_AGREEMENT, **_approx_record(s.approx_inputs)},
-        "tools": base["tools"], "formats": s.formats, "base_sha256": base_sha,
+        "data_source": s.data_source, "tools": base["tools"], "formats": s.formats, "base_sha256": base_sha,
         "subnets": [], "ort_required_operators_config": None, "artifacts": [], "summary": {},
     }
 

@@ -143,3 +143,45 @@ def test_checkpoint_meta_writer_refuses_what_the_reader_refuses(tmp_path):
     with pytest.raises(CheckpointError, match="'label_names'"):
         write_meta(tmp_path, bad)
     assert not (tmp_path / META_FILE).exists()
+
+
+# ---------------------------------------------------------------------------------------------- data source
+
+
+def test_data_source_round_trips_through_the_checkpoint_and_old_ones_still_read(tmp_path):
+    from dynabert.files.data_source import DataSource
+
+    source = DataSource("mytask", "custom", data_dir=str(tmp_path), files={"dev": str(tmp_path / "dev.csv")},
+                        text_columns=("text", "text_pair"), label_names=("no", "yes"), pair=True,
+                        subset={"max_train_examples": 10, "max_dev_examples": None, "seed": 0})
+    meta = CheckpointMeta(stage="width", task="mytask", label_names=["no", "yes"], rewired=True, data=source)
+    write_meta(tmp_path, meta)
+    assert read_meta(tmp_path).data == source  # equal after JSON: training's resume compares them
+    _meta_file(tmp_path, data=...)  # a checkpoint written before the data source was typed
+    assert read_meta(tmp_path).data is None
+
+
+@pytest.mark.parametrize("data,needle", [
+    ({"task": "t", "kind": "hub", "data_dir": "/x"}, "'kind' should be one of glue, custom"),  # wrong value
+    ({"task": "t", "kind": "glue", "data_dir": 5}, "'data_dir' should be a string"),  # wrong type
+    ({"task": "t", "kind": "custom"}, "needs 'files.dev'"),  # missing field
+    ({"kind": "glue", "data_dir": "/x", "label_names": ["a", "b"]}, "missing field 'task'"),
+])
+def test_data_source_reader_names_file_and_field(tmp_path, data, needle):
+    path = _meta_file(tmp_path, data=data)
+    with pytest.raises(CheckpointError) as info:
+        read_meta(tmp_path)
+    _one_line(info, str(path), "field 'data'", needle)
+
+
+def test_manifest_data_source_paths_are_checked(tmp_path):
+    path = make_export(tmp_path / "export")
+    dev = tmp_path / "export-data" / "dev.csv"
+    record = {"task": "toy", "kind": "custom", "data_dir": str(dev.parent), "files": {"dev": str(dev)},
+              "label_names": ["negative", "positive"]}
+    _edit(path, lambda m: m.update(data_source=record))
+    assert read_manifest(path).data_source.files["dev"] == str(dev)
+    _edit(path, lambda m: m["data_source"]["files"].update(dev="../../etc/passwd"))
+    with pytest.raises(StageFileError) as info:
+        read_manifest(path)
+    _one_line(info, str(path), "'data_source.files.dev' refused")

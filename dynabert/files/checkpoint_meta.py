@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dynabert.arch import DEPTH_MULTS, WIDTH_MULTS, subnet_name
 
+from .data_source import DataSource, from_record
 from .fields import StageFileError
 
 FORMAT = "dynabert-edge/checkpoint"
@@ -39,6 +40,9 @@ class CheckpointMeta:
     max_length: int = 128
     backbone: str = ""
     extra: dict = field(default_factory=dict)  # free-form provenance: steps, seed, metrics
+    #: where the task's examples are (None in checkpoints written before it was typed: their extra["data"] /
+    #: extra["data_dir"] are still read by export.inputs.resolve_data)
+    data: DataSource | None = None
 
     @property
     def is_regression(self) -> bool:
@@ -123,7 +127,16 @@ _FIELD_CHECKS = {
     else "must be a whole number >= 1",
     "backbone": lambda v: None if isinstance(v, str) else "must be a string",
     "extra": lambda v: None if isinstance(v, dict) else "must be an object",
+    "data": lambda v: None if v is None else _data_problem(v),
 }
+
+
+def _data_problem(value: object) -> str | None:
+    try:
+        from_record(value, "data")
+    except StageFileError as exc:
+        return str(exc).removeprefix("data: ")
+    return None
 
 
 def _meta_from_record(record: dict, meta_file: Path) -> CheckpointMeta:
@@ -139,7 +152,10 @@ def _meta_from_record(record: dict, meta_file: Path) -> CheckpointMeta:
     for name, check in _FIELD_CHECKS.items():
         if name in record and (problem := check(record[name])) is not None:
             raise CheckpointError(f"{meta_file}: field {name!r} {problem} (got {_short(record[name])})")
-    return CheckpointMeta(**{k: v for k, v in record.items() if k in known})
+    values = {k: v for k, v in record.items() if k in known}
+    if values.get("data") is not None:
+        values["data"] = from_record(values["data"], f"{meta_file}: field 'data'")
+    return CheckpointMeta(**values)
 
 
 def _short(value: object) -> str:

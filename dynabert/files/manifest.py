@@ -25,6 +25,8 @@ its files' relative paths and contents (:func:`dynabert.fileio.sha256_path`)::
                                                                    # or a custom task's dev file
                        "sources": ["/abs/glue/SST-2/dev.tsv:12", ...], "inputs_sha256": "...",
                        "fp32_atol": 0.001, "min_argmax_agreement": 0.98},
+      "data_source": {...},           # where the dev set is: dynabert.files.data_source's record (training's,
+                                      # with the paths export read); absent in older manifests
       "tools": {"torch": "2.13.0", "onnxruntime": "1.31.1", ..., "executorch": null},  # null: absent
       "formats": ["hf", "onnx", ...],          # requested in this run
       "subnets": [{"name": "w0.5_d0.5", "dir": "w0.5_d0.5", "width_mult": 0.5, "depth_mult": 0.5,
@@ -86,12 +88,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
 
 from dynabert.fileio import PathEscapeError, resolve_inside, write_text_atomic
 
+from .data_source import DataSource, from_record
 from .fields import StageFileError, optional_field, read_json_object, required_field, string_list
 
 SCHEMA_VERSION = 1
@@ -219,6 +222,8 @@ class Manifest:
     subnets: list[dict]
     artifacts: list[Artifact]
     raw: dict = field(repr=False)
+    #: the typed data source export used (None in manifests written before it was recorded)
+    data_source: DataSource | None = None
 
     def hf_dir(self, subnet: str) -> Path | None:
         """The sub-model's ``hf/`` folder: its ``config.json`` is what FLOPs and parameters are counted from."""
@@ -308,6 +313,26 @@ def _data_dir(data: dict, root: Path, where: str) -> Path | None:
     return path
 
 
+def _data_source(data: dict, root: Path, where: str) -> DataSource | None:
+    """``data_source``, its paths held to the rules of ``verification.data`` (a relative one stays inside the
+    manifest's folder; a dev file must look like one)."""
+    record = data.get("data_source")
+    if record is None:
+        return None
+    source = from_record(record, f"{where}: data_source")
+    paths = {"data_dir": source.data_dir} if source.data_dir else {}
+    paths.update({f"files.{split}": path for split, path in source.files.items()})
+    checked = {}
+    for name, value in paths.items():
+        path = Path(value) if Path(value).is_absolute() else _inside(root, value, where, f"data_source.{name}")
+        if name.startswith("files.") and path.suffix.lower() not in DEV_FILE_SUFFIXES:
+            raise StageFileError(f"{where}: 'data_source.{name}' refused: {value!r} is not a "
+                                 f"{'/'.join(DEV_FILE_SUFFIXES)} file")
+        checked[name] = str(path)
+    return replace(source, data_dir=checked.get("data_dir"),
+                   files={split: checked[f"files.{split}"] for split in source.files})
+
+
 def _check_version(data: dict, where: str) -> None:
     version = data.get("schema_version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
@@ -355,7 +380,7 @@ def parse_manifest(data: dict, path: Path) -> Manifest:
         labels_file=_inside(root, labels, where, "labels") if labels else None,
         do_lower_case=optional_field(tok, "do_lower_case", tok_where, bool),
         pad_token_id=optional_field(tok, "pad_token_id", tok_where, int, 0), data_dir=_data_dir(data, root, where),
-        subnets=subnets, artifacts=artifacts, raw=data,
+        subnets=subnets, artifacts=artifacts, raw=data, data_source=_data_source(data, root, where),
     )
 
 
