@@ -36,6 +36,7 @@ from . import latency as lat
 from . import memory, runtimes, size
 from .io import write_json
 from .manifest_reader import Artifact, BenchError, Manifest, read_manifest
+from .ratios import baseline_p50s, vs_baseline
 
 #: Bump when the accuracy or size computation changes, so cached numbers are not reused.
 _CACHE_VERSION = 1
@@ -129,7 +130,7 @@ def _model_facts(manifest: Manifest, seq_lens: tuple[int, ...]) -> dict[str, dic
     """Parameters and FLOPs per sub-model, from its ``hf/config.json`` via ``dynabert.stats.model_stats``."""
     from transformers import AutoConfig
 
-    from dynabert.stats import model_stats
+    from dynabert.stats import size_facts
 
     facts: dict[str, dict] = {}
     for subnet in manifest.subnets:
@@ -138,12 +139,7 @@ def _model_facts(manifest: Manifest, seq_lens: tuple[int, ...]) -> dict[str, dic
         record: dict = {"name": name, "width_mult": float(subnet["width_mult"]),
                         "depth_mult": float(subnet["depth_mult"]), "flops": {}}
         if hf_dir is not None and (hf_dir / "config.json").is_file():
-            config = AutoConfig.from_pretrained(hf_dir)
-            stats = model_stats(config, 128)
-            record["params"] = {"embeddings": stats.params_embeddings, "encoder": stats.params_encoder,
-                                "head": stats.params_head, "total": stats.params_total}
-            for seq in sorted({*seq_lens, 128}):
-                record["flops"][seq] = model_stats(config, seq).flops
+            record.update(size_facts(AutoConfig.from_pretrained(hf_dir), (*seq_lens, 128)))
         else:  # no hf/ to read: the manifest's own numbers (seq 128 only)
             record["params"] = subnet.get("params")
             if subnet.get("flops_seq128"):
@@ -386,10 +382,9 @@ def _derive_rows(manifest: Manifest, plan: list[_Planned], measured: dict[tuple,
         # Ratios to the full model measured in the same run (same runtime, threads and length).
         full_same = by_id.get(f"{full}/{a.format}") if full else None
         ref_same = p50.get((full_same.id, p.runtime, p.threads, p.seq_len)) if full_same else None
-        ref_onnx = p50.get((f"{full}/onnx", "onnxruntime-cpu", p.threads, p.seq_len)) if full else None
         mine = row.get("p50_ms") if row["status"] == "ok" else None
         row["vs_full"] = mine / ref_same if mine and ref_same else None
-        row["vs_full_onnx_fp32"] = mine / ref_onnx if mine and ref_onnx else None
+        row["vs_full_onnx_fp32"] = None  # filled in below, once every row is measured
         row["flops"] = flops
         row["flops_ratio"] = flops / full_flops if flops and full_flops else None
         # Share of the FLOPs-ideal speed-up reached: (t_full / t_sub) / (F_full / F_sub).
@@ -420,6 +415,9 @@ def _derive_rows(manifest: Manifest, plan: list[_Planned], measured: dict[tuple,
         row["params_head"] = params.get("head")
         row["export_status"] = a.status
         rows.append(row)
+    baseline = baseline_p50s(rows, full)
+    for row in rows:
+        row["vs_full_onnx_fp32"] = vs_baseline(row.get("p50_ms"), baseline.get((row["threads"], row["seq_len"])))
     return rows
 
 

@@ -314,15 +314,13 @@ def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -
 
 def _subnet_record(model, w: float, d: float) -> dict:
     from dynabert.slicing import sliced_config
-    from dynabert.stats import model_stats
+    from dynabert.stats import size_facts
 
     spec = model.spec(w, d)
-    stats = model_stats(sliced_config(model.config, spec), 128)
+    facts = size_facts(sliced_config(model.config, spec), (128,))
     return {"name": spec.name, "dir": spec.name, "width_mult": w, "depth_mult": d, "num_heads": spec.num_heads,
             "head_size": spec.head_size, "intermediate_size": spec.intermediate_size, "layers": list(spec.layers),
-            "params": {"embeddings": stats.params_embeddings, "encoder": stats.params_encoder,
-                       "head": stats.params_head, "total": stats.params_total},
-            "flops_seq128": stats.flops}
+            "params": facts["params"], "flops_seq128": facts["flops"][128]}
 
 
 def _approx_record(inputs) -> dict:
