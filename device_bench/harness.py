@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dynabert import runtimes as catalogue
 from dynabert.files.results import RESULTS_NAME, RESULTS_SCHEMA, write_results
 
 from . import accuracy as acc
@@ -209,7 +210,7 @@ def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.
     with cf.ThreadPoolExecutor(max_workers=workers) as pool:
         # Biggest files first: the long jobs start early instead of leaving one worker busy at the end.
         for a in sorted(artifacts, key=lambda a: -sizes[a.id]["bytes"]):
-            runtime = runtimes.ACCURACY_RUNTIME.get(a.runtime, a.runtime)
+            runtime = catalogue.own_runtime(a.runtime) or a.runtime
             reason = runtimes.unavailable_reason(runtime)
             if not settings.accuracy:
                 accuracy[a.id] = {"status": "not run", "reason": "accuracy disabled", "runtime": runtime}

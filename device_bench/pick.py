@@ -32,10 +32,10 @@ from dynabert.cli_options import Parser, float_in, int_in
 from dynabert.fileio import atomic_dir, sha256_path
 from dynabert.files.fields import StageFileError
 from dynabert.files.results import is_results, read_results
+from dynabert.runtimes import own_runtime
 
 from .adb import APP_FORMATS, folder_name
 from .manifest_reader import BenchError, Manifest, read_manifest
-from .runtimes import ACCURACY_RUNTIME
 
 ASSETS = Path("app/src/main/assets/models")
 
@@ -82,7 +82,7 @@ def candidates(results: dict, *, max_latency_ms: float | None = None, max_mb: fl
             continue
         if a.get("export_status") == "failed":
             why.append("failed export verification")
-        wanted = runtime or ACCURACY_RUNTIME.get(a["runtime"], a["runtime"])
+        wanted = runtime or own_runtime(a["runtime"]) or a["runtime"]
         match = [r for r in rows if r["artifact"] == a["id"] and r["runtime"] == wanted and r["threads"] == threads
                  and r["seq_len"] == seq_len]
         p50 = match[0]["p50_ms"] if match else None

@@ -2,7 +2,7 @@
 
 Writes one folder per sub-model (``w0.25_d0.5/`` ...) under ``--out``, each artifact verified against the
 PyTorch sub-network on real dev inputs, and ``manifest.json`` describing all of it (schema in
-:mod:`export.manifest`). Re-running resumes: artifacts whose inputs and checksum match are skipped.
+:mod:`dynabert.files.manifest`). Re-running resumes: artifacts whose inputs and checksum match are skipped.
 
 Exit codes: 0 all verified (or ``--allow-failures``), 1 some artifact failed verification, 2 a usage
 problem (bad checkpoint, bad option, unknown format, missing tool, no data, an output folder that cannot
