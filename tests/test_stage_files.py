@@ -185,3 +185,39 @@ def test_manifest_data_source_paths_are_checked(tmp_path):
     with pytest.raises(StageFileError) as info:
         read_manifest(path)
     _one_line(info, str(path), "'data_source.files.dev' refused")
+
+
+def test_training_records_a_typed_source_that_export_resolves(tmp_path):
+    """train.data writes the source (GLUE and custom), export reads it: relative paths are the checkpoint's own,
+    and one that leaves the checkpoint is refused naming the field."""
+    from conftest import GLUE_DIR
+
+    from export.formats import ExportError
+    from export.inputs import resolve_data
+    from train.config import DataConfig
+    from train.data import load_task_data
+
+    glue = load_task_data(DataConfig(task="sst2", data_dir=str(GLUE_DIR), max_train_examples=8, max_dev_examples=4),
+                          seed=0).source
+    assert (glue.kind, glue.task, glue.data_dir, glue.pair) == ("glue", "sst2", str(GLUE_DIR.resolve()), False)
+    assert glue.label_names == ("negative", "positive") and glue.subset["max_dev_examples"] == 4
+    from dynabert.files.data_source import from_record
+
+    assert from_record(json.loads(json.dumps(glue.to_record())), "x") == glue
+    resolved = resolve_data(None, "sst2", ["negative", "positive"], {}, ckpt=tmp_path, recorded=glue)
+    assert resolved.glue_dir == GLUE_DIR.resolve()
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dev.csv").write_text("text,text_pair,label\na,b,yes\nc,d,no\n")
+    (tmp_path / "data" / "train.csv").write_text("text,text_pair,label\na,b,yes\nc,d,no\n")
+    custom = load_task_data(DataConfig(task="custom", train_file=str(tmp_path / "data" / "train.csv"),
+                                       dev_file=str(tmp_path / "data" / "dev.csv"), label_names=["no", "yes"]),
+                            seed=0).source
+    assert custom.kind == "custom" and custom.pair and custom.text_columns == ("text", "text_pair")
+    assert set(custom.files) == {"train", "dev"}
+    relative = from_record({**custom.to_record(), "files": {"dev": "data/dev.csv"}}, "x")
+    resolved = resolve_data(None, "custom", ["no", "yes"], {}, ckpt=tmp_path, recorded=relative)
+    assert resolved.files["dev"] == (tmp_path / "data" / "dev.csv").resolve()
+    escaping = from_record({**custom.to_record(), "files": {"dev": "../../etc/passwd.csv"}}, "x")
+    with pytest.raises(ExportError, match=r"dynabert.json: data.files.dev.*points outside"):
+        resolve_data(None, "custom", ["no", "yes"], {}, ckpt=tmp_path, recorded=escaping)
