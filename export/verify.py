@@ -115,14 +115,19 @@ def run_file(family: str, path: Path, inputs: Inputs, pad_token_id: int,
     """Logits of an exported file in its family's own runtime (:mod:`dynabert.runtimes`), opened as device_bench
     opens it: batch 1 at each example's length, then padded batches unless the runtime takes batch 1 only."""
     entry = catalogue.get(catalogue.own_runtime(family) or family)
+    dtype = np.dtype(entry.ids_dtype)  # what the manifest records as the file's input type
+
+    def feed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {n: np.ascontiguousarray(arrays[n], dtype=dtype) for n in inputs.names}
+
     session = catalogue.open_session(entry.name, path, threads=1, input_names=inputs.names, settings=settings)
     try:
-        single = np.concatenate([session.run({n: f[n] for n in inputs.names}) for f in inputs.features])
+        single = np.concatenate([session.run(feed(f)) for f in inputs.features])
         if entry.batch_one:
             return [single], ["batch1"]
         batched = np.zeros_like(single)
         for idx, batch in inputs.padded_batches(BATCH_SIZE, pad_token_id):
-            batched[idx] = session.run(batch)
+            batched[idx] = session.run(feed(batch))
         return [single, batched], ["batch1", f"padded-batch{BATCH_SIZE}"]
     finally:
         session.close()

@@ -77,6 +77,7 @@ class _DoublingRunner:
         self.path, self.threads = path, threads
 
     def run(self, feeds):
+        assert feeds["input_ids"].dtype == np.int32  # the entry's ids_dtype, what the manifest records
         return feeds["input_ids"].astype(np.float32)[:, :1] * 2
 
 
@@ -86,7 +87,8 @@ def test_a_new_runtime_is_one_entry(monkeypatch, tmp_path):
     from export.inputs import Inputs
 
     entry = catalogue.Runtime("toy", ("toy-family",), "a toy runtime", catalogue.plain_open(_DoublingRunner, "toy"),
-                              lambda: None, threads="mobile", memory_family="toy", own=True, batch_one=True)
+                              lambda: None, threads="mobile", memory_family="toy", own=True, batch_one=True,
+                              ids_dtype="int32")
     monkeypatch.setitem(catalogue.CATALOGUE, "toy", entry)
     monkeypatch.setitem(catalogue.HOST, "toy", entry)
     assert catalogue.own_runtime("toy-family") == "toy" and catalogue.runtimes_for("toy-family") == ["toy"]
