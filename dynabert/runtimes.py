@@ -151,12 +151,15 @@ class PyTorchSession(Session):
 
     def __init__(self, path: Path, threads: int) -> None:
         import torch
-        from transformers import AutoModelForSequenceClassification
+
+        from dynabert.backbone import load_classifier_weights
 
         self._torch = torch
         self.threads = threads
         self._set_threads()
-        self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+        # The strict loader, safetensors only: a missing tensor fails instead of being initialised at random,
+        # and a pickled pytorch_model.bin beside the weights is never opened.
+        self.model = load_classifier_weights(path, use_safetensors=True).eval()
 
     def _set_threads(self) -> None:
         # torch's pool size is process-wide; a session of another thread count may have changed it.
