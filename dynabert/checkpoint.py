@@ -2,7 +2,8 @@
 
 A directory holding an ordinary Hugging Face checkpoint (``config.json``, ``model.safetensors``, the
 tokenizer files) plus ``dynabert.json``, which says what the weights are: the stage that produced them,
-whether heads/neurons were rewired, the width/depth multipliers trained, the task and label names.
+whether heads/neurons were rewired, the width/depth multipliers trained, the task and label names, where
+the task's data is. Its reader and writer are :mod:`dynabert.files.checkpoint_meta` (re-exported here).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dynabert.files.checkpoint_meta import (
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "META_FILE", "STAGES", "CheckpointError", "CheckpointMeta", "load_checkpoint",
            "read_meta", "save_checkpoint"]
+
 
 def save_checkpoint(path: str | Path, model: AdaptiveModel, tokenizer, meta: CheckpointMeta) -> Path:
     """Write the checkpoint atomically: into a temporary sibling directory, then one rename."""
