@@ -27,6 +27,7 @@ from pathlib import Path
 from dynabert.cli_options import Parser, int_in, non_empty
 
 from .formats import CHAINS, FORMATS, ExportError, resolve_formats
+from .manifest import SubnetRecord
 from .quiet import quiet_process
 from .vocab import VOCAB_MODES
 
@@ -312,7 +313,7 @@ def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -
     }
 
 
-def _subnet_record(model, w: float, d: float) -> dict:
+def _subnet_record(model, w: float, d: float) -> SubnetRecord:
     from dynabert.slicing import sliced_config
     from dynabert.stats import size_facts
 

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dynabert.files.manifest import MANIFEST_NAME, SCHEMA_VERSION, USABLE, load_previous, now, summarize, write_manifest
+from dynabert.files.manifest import (
+    MANIFEST_NAME,
+    SCHEMA_VERSION,
+    USABLE,
+    ArtifactRecord,
+    SubnetRecord,
+    load_previous,
+    now,
+    summarize,
+    write_manifest,
+)
 from dynabert.files.manifest import trusted_artifact as _trusted
 
-__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "USABLE", "artifacts_by_id", "load", "now", "save", "summarize",
-           "trusted_artifact"]
+__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "USABLE", "ArtifactRecord", "SubnetRecord", "artifacts_by_id", "load",
+           "now", "save", "summarize", "trusted_artifact"]
 
 
 def expected_path(subnet: str, fmt: str) -> str | None:

@@ -24,7 +24,7 @@ from dynabert.fileio import path_bytes, sha256_path
 from . import verify as V
 from .formats import FORMATS, Format
 from .inputs import Inputs
-from .manifest import USABLE
+from .manifest import USABLE, ArtifactRecord, SubnetRecord
 
 #: ONNX graphs may add a few per-channel scales and folded constants to the weights.
 ONNX_REL_TOL = 0.02
@@ -37,7 +37,7 @@ class SubnetJob:
     """Everything a worker needs for one sub-model, picklable (no models, no sessions)."""
 
     root: Path  # the export folder (holds manifest.json)
-    subnet: dict  # the manifest's subnet record
+    subnet: SubnetRecord  # the manifest's subnet record
     names: list[str]
     max_length: int
     num_labels: int
@@ -75,7 +75,7 @@ def fingerprint(job: SubnetJob, fmt: str, source_sha: str | None, extra: dict | 
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def reusable(job: SubnetJob, fmt: str, fp: str) -> dict | None:
+def reusable(job: SubnetJob, fmt: str, fp: str) -> ArtifactRecord | None:
     """The previous record of ``fmt`` if it can be trusted as is, else None."""
     prev = job.previous.get(fmt)
     if job.force or not prev or prev.get("status") not in USABLE or prev.get("fingerprint") != fp:
@@ -96,7 +96,7 @@ def io_spec(fmt: Format, names: list[str], num_labels: int) -> tuple[list[dict],
     return inputs, outputs
 
 
-def base_record(job: SubnetJob, fmt_name: str) -> dict:
+def base_record(job: SubnetJob, fmt_name: str) -> ArtifactRecord:
     fmt = FORMATS[fmt_name]
     inputs, outputs = io_spec(fmt, job.names, job.num_labels)
     source = None if fmt.source is None else job.artifact_id(fmt.source)
@@ -112,7 +112,7 @@ def base_record(job: SubnetJob, fmt_name: str) -> dict:
     }
 
 
-def finish(record: dict, path: Path) -> dict:
+def finish(record: ArtifactRecord, path: Path) -> ArtifactRecord:
     """Fill in size and checksum, and the status from the checks already recorded."""
     if path.exists():
         record["bytes"] = path_bytes(path)
@@ -142,7 +142,7 @@ def gate(fmt: str) -> V.Gate:
 # ---------------------------------------------------------------------------------------------- hf (main)
 
 
-def build_hf(job: SubnetJob, write: Callable[[Path], None], reload: Callable[[Path], object]) -> dict:
+def build_hf(job: SubnetJob, write: Callable[[Path], None], reload: Callable[[Path], object]) -> ArtifactRecord:
     """``hf/`` for ``job``: ``write(path)`` slices and saves it; ``reload(path)`` loads it with stock
     transformers (the check that it is reloadable); both live in the caller, which holds the model."""
     import torch
@@ -363,7 +363,7 @@ def _format_extra(job: SubnetJob, fmt: str) -> dict:
     return extra
 
 
-def run_chain(job: SubnetJob, formats: list[str], sha_of: dict[str, str]) -> list[dict]:
+def run_chain(job: SubnetJob, formats: list[str], sha_of: dict[str, str]) -> list[ArtifactRecord]:
     """Build (or reuse) ``formats`` of one sub-model in order; return their manifest records.
 
     ``sha_of`` maps format -> sha256 of artifacts already known (at least ``hf``).
