@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dynabert import runtimes as catalogue
+
 from .manifest_reader import Artifact, BenchError, Manifest
 from .runtimes import Runner, make_feed
 
@@ -76,13 +78,16 @@ def read_dev_examples(manifest: Manifest, data_dir: str | Path | None = None) ->
     from dynabert.data import DataError, read_custom_file, read_glue_split
 
     spec = task_spec(manifest)
+    recorded = getattr(manifest, "data_source", None) if data_dir is None else None
+    if recorded is not None:  # the typed source export recorded: a GLUE folder or the dev file itself
+        data_dir = recorded.data_dir if recorded.kind == "glue" else recorded.files["dev"]
     source = Path(data_dir).expanduser() if data_dir is not None else manifest.data_dir
     if source is None:
         raise BenchError("accuracy: the manifest records no dev data; pass --data-dir")
     is_glue = bool(spec.splits)
     try:
         if is_glue:
-            examples = read_glue_split(source, spec, "dev")
+            examples = read_glue_split(source, spec, recorded.dev_split if recorded is not None else "dev")
         else:
             path = source
             if source.is_dir():
@@ -164,7 +169,8 @@ def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: 
 
 def batches_for(artifact: Artifact, runtime: str, dev: DevSet) -> list[list[int]]:
     """Example indices run together: same-length groups, or one by one (see the module docstring)."""
-    one_by_one = artifact.precision in ("int8", "int8+int4emb") or runtime in ("executorch-xnnpack", "coreml")
+    entry = catalogue.CATALOGUE.get(runtime)
+    one_by_one = artifact.precision in ("int8", "int8+int4emb") or (entry is not None and entry.batch_one)
     if one_by_one:
         return [[i] for i in range(dev.examples)]
     by_length: dict[int, list[int]] = defaultdict(list)

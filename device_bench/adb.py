@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynabert import runtimes as catalogue
 from dynabert.fileio import atomic_file
 
 from .manifest_reader import Artifact, BenchError, Manifest
@@ -40,9 +41,9 @@ DONE = "DYNABERT_BENCH_DONE"
 FAILED = "DYNABERT_BENCH_FAILED"
 REMOTE_DIR = f"/sdcard/Android/data/{PACKAGE}/files"
 SCHEMA = "dynabert-edge/android-bench/v1"
+#: The phone's runtime (the demo app bundles ONNX Runtime only) and the formats it can install and measure.
 RUNTIME = "android-onnxruntime"
-#: The app bundles ONNX Runtime only: these formats can be installed and measured on the phone.
-APP_FORMATS = ("onnx", "onnx-int8", "onnx-qdq", "ort", "ort-int8", "ort-qdq")
+APP_FORMATS: tuple[str, ...] = catalogue.get(RUNTIME).formats or ()
 
 
 class AdbError(BenchError):

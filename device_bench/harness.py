@@ -29,13 +29,16 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dynabert import runtimes as catalogue
+from dynabert.files.results import RESULTS_NAME, RESULTS_SCHEMA, write_results
+
 from . import accuracy as acc
 from . import latency as lat
 from . import memory, runtimes, size
 from .io import write_json
 from .manifest_reader import Artifact, BenchError, Manifest, read_manifest
+from .ratios import baseline_p50s, vs_baseline
 
-RESULTS_SCHEMA = "dynabert-edge/device-bench/v1"
 #: Bump when the accuracy or size computation changes, so cached numbers are not reused.
 _CACHE_VERSION = 1
 
@@ -128,7 +131,7 @@ def _model_facts(manifest: Manifest, seq_lens: tuple[int, ...]) -> dict[str, dic
     """Parameters and FLOPs per sub-model, from its ``hf/config.json`` via ``dynabert.stats.model_stats``."""
     from transformers import AutoConfig
 
-    from dynabert.stats import model_stats
+    from dynabert.stats import size_facts
 
     facts: dict[str, dict] = {}
     for subnet in manifest.subnets:
@@ -137,12 +140,7 @@ def _model_facts(manifest: Manifest, seq_lens: tuple[int, ...]) -> dict[str, dic
         record: dict = {"name": name, "width_mult": float(subnet["width_mult"]),
                         "depth_mult": float(subnet["depth_mult"]), "flops": {}}
         if hf_dir is not None and (hf_dir / "config.json").is_file():
-            config = AutoConfig.from_pretrained(hf_dir)
-            stats = model_stats(config, 128)
-            record["params"] = {"embeddings": stats.params_embeddings, "encoder": stats.params_encoder,
-                                "head": stats.params_head, "total": stats.params_total}
-            for seq in sorted({*seq_lens, 128}):
-                record["flops"][seq] = model_stats(config, seq).flops
+            record.update(size_facts(AutoConfig.from_pretrained(hf_dir), (*seq_lens, 128)))
         else:  # no hf/ to read: the manifest's own numbers (seq 128 only)
             record["params"] = subnet.get("params")
             if subnet.get("flops_seq128"):
@@ -212,7 +210,7 @@ def _accuracy_and_sizes(manifest: Manifest, artifacts: list[Artifact], dev: acc.
     with cf.ThreadPoolExecutor(max_workers=workers) as pool:
         # Biggest files first: the long jobs start early instead of leaving one worker busy at the end.
         for a in sorted(artifacts, key=lambda a: -sizes[a.id]["bytes"]):
-            runtime = runtimes.ACCURACY_RUNTIME.get(a.runtime, a.runtime)
+            runtime = catalogue.own_runtime(a.runtime) or a.runtime
             reason = runtimes.unavailable_reason(runtime)
             if not settings.accuracy:
                 accuracy[a.id] = {"status": "not run", "reason": "accuracy disabled", "runtime": runtime}
@@ -385,10 +383,9 @@ def _derive_rows(manifest: Manifest, plan: list[_Planned], measured: dict[tuple,
         # Ratios to the full model measured in the same run (same runtime, threads and length).
         full_same = by_id.get(f"{full}/{a.format}") if full else None
         ref_same = p50.get((full_same.id, p.runtime, p.threads, p.seq_len)) if full_same else None
-        ref_onnx = p50.get((f"{full}/onnx", "onnxruntime-cpu", p.threads, p.seq_len)) if full else None
         mine = row.get("p50_ms") if row["status"] == "ok" else None
         row["vs_full"] = mine / ref_same if mine and ref_same else None
-        row["vs_full_onnx_fp32"] = mine / ref_onnx if mine and ref_onnx else None
+        row["vs_full_onnx_fp32"] = None  # filled in below, once every row is measured
         row["flops"] = flops
         row["flops_ratio"] = flops / full_flops if flops and full_flops else None
         # Share of the FLOPs-ideal speed-up reached: (t_full / t_sub) / (F_full / F_sub).
@@ -419,6 +416,9 @@ def _derive_rows(manifest: Manifest, plan: list[_Planned], measured: dict[tuple,
         row["params_head"] = params.get("head")
         row["export_status"] = a.status
         rows.append(row)
+    baseline = baseline_p50s(rows, full)
+    for row in rows:
+        row["vs_full_onnx_fp32"] = vs_baseline(row.get("p50_ms"), baseline.get((row["threads"], row["seq_len"])))
     return rows
 
 
@@ -501,105 +501,138 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
     tokenizer = acc.load_tokenizer(manifest)  # a broken export fails here, before any output folder is made
     out = Path(out_dir).expanduser() if out_dir is not None else manifest.root / "bench"
     prepare_out(out)
-    artifacts = list(manifest.artifacts)
-    skipped = [dict(u, reason="failed export verification") for u in manifest.unusable]
-    # A model never sees more than the export's max_length tokens (the app truncates there too): a longer
-    # requested length is measured at max_length instead, and the table says so.
     requested_seq = cfg.seq_lens
-    cfg = replace(cfg, seq_lens=tuple(sorted({min(s, manifest.max_length) for s in cfg.seq_lens})))
-    seq_note = (None if set(cfg.seq_lens) == set(requested_seq) else
-                f"lengths above the export's max_length {manifest.max_length} are measured at "
-                f"{manifest.max_length} (asked: {', '.join(map(str, requested_seq))})")
-    if cfg.formats is not None:
-        artifacts = [a for a in artifacts if a.format in cfg.formats]
-        if not artifacts:
-            raise BenchError(f"no artifact of format(s) {', '.join(cfg.formats)} in {manifest.path}")
+    cfg, seq_note = _clamp_lengths(cfg, manifest)
+    artifacts = _select_artifacts(manifest, cfg)
     _log(f"{len(artifacts)} artifact(s) from {manifest.path}; results -> {out}")
-
-    dev, dev_reason = None, None
-    if cfg.accuracy:
-        try:
-            dev = acc.load_dev_set(manifest, data_dir, cfg.accuracy_limit, tokenizer)
-        except BenchError as exc:
-            dev_reason = str(exc).removeprefix("accuracy: ")
-            _log(f"accuracy not run: {dev_reason}")
-    sentences = _sentences(manifest, data_dir)
-    inputs, input_texts = {}, {}
-    from .texts import features_for, text_with_tokens
-
-    for seq in cfg.seq_lens:
-        input_texts[seq] = text_with_tokens(tokenizer, sentences, seq)
-        inputs[seq] = features_for(tokenizer, input_texts[seq], max(seq, manifest.max_length))
-
+    dev, dev_reason = _dev_set(manifest, data_dir, cfg, tokenizer)
+    inputs, input_texts = _latency_inputs(manifest, data_dir, cfg, tokenizer)
     cache = _Cache(out / ".cache" / "accuracy_size.json", cfg.cache)
-    t_acc = time.perf_counter()
+
+    phase = {}
+    t = time.perf_counter()
     accuracy, sizes = _accuracy_and_sizes(manifest, artifacts, dev, dev_reason, cfg, cache, progress)
-    t_acc = time.perf_counter() - t_acc
-
+    phase["accuracy_and_sizes"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
     plan = _plan(artifacts, cfg)
-    t_lat = time.perf_counter()
     measured, groups = _latency(plan, inputs, cfg, progress)
-    t_lat = time.perf_counter() - t_lat
-
-    t_rss = time.perf_counter()
-    rss: dict[str, dict] = {}
-    rss_reason = None if cfg.rss else "memory measurement disabled"
-    if cfg.rss:
-        rss_reason = memory.unavailable_reason()
-        longest = max(cfg.seq_lens)
-        jobs = []
-        for a in artifacts:
-            for runtime in runtimes.runtimes_for(a):
-                if runtimes.unavailable_reason(runtime) is None and (cfg.runtimes is None or runtime in cfg.runtimes):
-                    seq = longest if not a.max_length or longest <= a.max_length else min(cfg.seq_lens)
-                    jobs.append(memory.MemoryJob(f"{a.id}|{runtime}", runtime, a, 1,
-                                                 runtimes.make_feed(a, inputs[seq])))
-        if rss_reason is None and jobs:
-            _log(f"peak RSS of {len(jobs)} model(s), one process each")
-            rss = memory.measure(jobs, workers=cfg.jobs or os.cpu_count() or 1)
-    t_rss = time.perf_counter() - t_rss
+    phase["latency"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    rss, rss_reason = _rss(artifacts, inputs, cfg)
+    phase["rss"] = round(time.perf_counter() - t, 1)
 
     from . import adb
 
     android_result = adb.maybe_run(android, manifest, artifacts, input_texts, android_options or {}, out)
-
     facts = _model_facts(manifest, cfg.seq_lens)
-    full = manifest.full_subnet
-    full_hf = f"{full}/hf" if full else None
-    if teacher_metric is not None:
-        teacher = {"value": float(teacher_metric), "source": "given (--teacher-metric)"}
-    else:
-        teacher = {"value": accuracy.get(full_hf, {}).get("metric") if full_hf else None,
-                   "source": f"not recorded in the manifest: the full ({full}) hf sub-network's metric stands in"}
+    teacher = _teacher(manifest, accuracy, teacher_metric)
     rows = _derive_rows(manifest, plan, measured, rss, rss_reason, facts, accuracy, sizes, teacher)
     rows += adb.rows_from(android_result, manifest, artifacts, rows)
 
-    metric_name = acc.task_spec(manifest).main_metric
     results = {
         "schema": RESULTS_SCHEMA,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "manifest": str(manifest.path), "task": manifest.task, "metric_name": metric_name,
+        "manifest": str(manifest.path), "task": manifest.task, "metric_name": acc.task_spec(manifest).main_metric,
         "dev": None if dev is None else {"path": dev.path, "examples": dev.examples, "total_examples": dev.total,
                                          "sampling": dev.sampling, "fingerprint": dev.fingerprint,
                                          "pair": dev.pair},
-        "dev_reason": dev_reason, "teacher_metric": teacher, "full_subnet": full,
+        "dev_reason": dev_reason, "teacher_metric": teacher, "full_subnet": manifest.full_subnet,
         "environment": {**environment(), "loadavg_at_start": load_at_start},
         "settings": {**_settings_record(cfg), "seq_lens_requested": list(requested_seq), "seq_note": seq_note},
         "input_texts": {str(k): v for k, v in input_texts.items()},
         "subnets": list(facts.values()),
         "artifacts": [_artifact_record(a, accuracy, sizes, facts) for a in artifacts],
-        "skipped": skipped, "rows": rows, "latency_groups": groups, "android": android_result,
+        "skipped": [dict(u, reason="failed export verification") for u in manifest.unusable],
+        "rows": rows, "latency_groups": groups, "android": android_result,
         "rss_method": "fork per model, /proc VmHWM after clear_refs" if rss_reason is None else rss_reason,
-        "phase_seconds": {"accuracy_and_sizes": round(t_acc, 1), "latency": round(t_lat, 1), "rss": round(t_rss, 1)},
+        "phase_seconds": phase,
     }
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    _write_outputs(results, out)
+    return results
+
+
+def _clamp_lengths(cfg: BenchSettings, manifest: Manifest) -> tuple[BenchSettings, str | None]:
+    """A model never sees more than the export's max_length tokens (the app truncates there too): a longer
+    requested length is measured at max_length instead, and the table says so."""
+    requested = cfg.seq_lens
+    cfg = replace(cfg, seq_lens=tuple(sorted({min(s, manifest.max_length) for s in cfg.seq_lens})))
+    note = (None if set(cfg.seq_lens) == set(requested) else
+            f"lengths above the export's max_length {manifest.max_length} are measured at "
+            f"{manifest.max_length} (asked: {', '.join(map(str, requested))})")
+    return cfg, note
+
+
+def _select_artifacts(manifest: Manifest, cfg: BenchSettings) -> list[Artifact]:
+    artifacts = list(manifest.artifacts)
+    if cfg.formats is not None:
+        artifacts = [a for a in artifacts if a.format in cfg.formats]
+        if not artifacts:
+            raise BenchError(f"no artifact of format(s) {', '.join(cfg.formats)} in {manifest.path}")
+    return artifacts
+
+
+def _dev_set(manifest: Manifest, data_dir: str | Path | None, cfg: BenchSettings,
+             tokenizer) -> tuple[acc.DevSet | None, str | None]:
+    """The dev set every file is scored on, or why there is none (then accuracy is "not run" with it)."""
+    if not cfg.accuracy:
+        return None, None
+    try:
+        return acc.load_dev_set(manifest, data_dir, cfg.accuracy_limit, tokenizer), None
+    except BenchError as exc:
+        reason = str(exc).removeprefix("accuracy: ")
+        _log(f"accuracy not run: {reason}")
+        return None, reason
+
+
+def _latency_inputs(manifest: Manifest, data_dir: str | Path | None, cfg: BenchSettings,
+                    tokenizer) -> tuple[dict[int, dict], dict[int, str]]:
+    """Per measured length, dev-set text of exactly that many tokens, and its features."""
+    from .texts import features_for, text_with_tokens
+
+    sentences = _sentences(manifest, data_dir)
+    inputs, texts = {}, {}
+    for seq in cfg.seq_lens:
+        texts[seq] = text_with_tokens(tokenizer, sentences, seq)
+        inputs[seq] = features_for(tokenizer, texts[seq], max(seq, manifest.max_length))
+    return inputs, texts
+
+
+def _rss(artifacts: list[Artifact], inputs: dict[int, dict],
+         cfg: BenchSettings) -> tuple[dict[str, dict], str | None]:
+    """Peak RSS of each (artifact, runtime), one forked process each (memory.py), or why not measured."""
+    if not cfg.rss:
+        return {}, "memory measurement disabled"
+    reason = memory.unavailable_reason()
+    longest = max(cfg.seq_lens)
+    jobs = []
+    for a in artifacts:
+        for runtime in runtimes.runtimes_for(a):
+            if runtimes.unavailable_reason(runtime) is None and (cfg.runtimes is None or runtime in cfg.runtimes):
+                seq = longest if not a.max_length or longest <= a.max_length else min(cfg.seq_lens)
+                jobs.append(memory.MemoryJob(f"{a.id}|{runtime}", runtime, a, 1, runtimes.make_feed(a, inputs[seq])))
+    if reason is not None or not jobs:
+        return {}, reason
+    _log(f"peak RSS of {len(jobs)} model(s), one process each")
+    return memory.measure(jobs, workers=cfg.jobs or os.cpu_count() or 1), reason
+
+
+def _teacher(manifest: Manifest, accuracy: dict[str, dict], teacher_metric: float | None) -> dict:
+    """The metric "vs teacher" compares with: given, or the full hf sub-network's as a stand-in."""
+    if teacher_metric is not None:
+        return {"value": float(teacher_metric), "source": "given (--teacher-metric)"}
+    full = manifest.full_subnet
+    return {"value": accuracy.get(f"{full}/hf", {}).get("metric") if full else None,
+            "source": f"not recorded in the manifest: the full ({full}) hf sub-network's metric stands in"}
+
+
+def _write_outputs(results: dict, out: Path) -> None:
     from . import report, table
 
-    write_json(out / "results.json", _jsonable(results))
+    write_results(out / RESULTS_NAME, results)
     table.write_all(results, out)
     report.write_report(results, out)
     _log(f"wrote {out / 'table.md'}, table.csv, results.json, report.html in {results['wall_seconds']:.0f} s")
-    return results
 
 
 def prepare_out(out: Path) -> None:
@@ -648,18 +681,3 @@ def _artifact_record(a: Artifact, accuracy: dict, sizes: dict, facts: dict) -> d
             "input_names": list(a.input_names), "input_dtypes": list(a.input_dtypes),
             "accuracy": accr, "metric": accr.get("metric"), **sizes.get(a.id, {}),
             "params": facts.get(a.subnet, {}).get("params")}
-
-
-def _jsonable(obj):
-    """JSON without NaN/inf (strict parsers reject them) and with string keys."""
-    import math
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        return _jsonable(obj.item())
-    return obj

@@ -21,16 +21,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynabert import runtimes as catalogue
+
 from .manifest_reader import Artifact
 
-#: Which helper process (runtime family) serves a measurement runtime: one import each.
-FAMILY = {"pytorch": "torch", "onnxruntime-cpu": "ort", "onnxruntime-mobile": "ort", "onnxruntime-xnnpack": "ort",
-          "executorch-xnnpack": "executorch", "coreml": "coreml"}
-# Everything a runner imports, including what transformers imports lazily on the first model: imported once
-# in the helper, so each forked child starts loading its model at once instead of importing for seconds.
-_IMPORTS = {"torch": ("torch", "transformers", "transformers.models.bert.modeling_bert",
-                      "transformers.models.roberta.modeling_roberta"),
-            "ort": ("onnxruntime",), "executorch": ("torch", "executorch.runtime"), "coreml": ("coremltools",)}
+# Which helper process serves a runtime, and what it imports once (including what transformers imports
+# lazily on the first model, so each forked child starts loading its model at once instead of importing
+# for seconds): the catalogue entry's ``memory_family`` and ``imports`` (dynabert.runtimes).
 
 
 @dataclass(frozen=True)
@@ -79,10 +76,11 @@ def _serve(family: str, jobs: list[MemoryJob]) -> dict[str, dict]:
     import warnings
 
     warnings.filterwarnings("ignore")
-    for module in _IMPORTS[family]:
-        importlib.import_module(module)
-    if family == "torch":
-        from transformers import AutoConfig, AutoModelForSequenceClassification  # noqa: F401 - resolves lazy imports
+    for spec in dict.fromkeys(m for r in catalogue.HOST.values() if r.memory_family == family for m in r.imports):
+        module, _, names = spec.partition(":")
+        imported = importlib.import_module(module)
+        for name in filter(None, names.split(",")):
+            getattr(imported, name)  # "module:attr": resolves a lazily imported attribute (transformers' models)
     results: dict[str, dict] = {}
     for job in jobs:
         read, write = os.pipe()
@@ -114,7 +112,7 @@ def measure(jobs: list[MemoryJob], workers: int = 1) -> dict[str, dict]:
         return {job.key: {"error": reason} for job in jobs}
     by_family: dict[str, list[MemoryJob]] = {}
     for job in jobs:
-        by_family.setdefault(FAMILY[job.runtime], []).append(job)
+        by_family.setdefault(catalogue.get(job.runtime).memory_family, []).append(job)
     results: dict[str, dict] = {}
     # spawn: a clean interpreter per runtime family, so one family's libraries do not count in another's RSS.
     ctx = mp.get_context("spawn")

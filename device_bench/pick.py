@@ -30,15 +30,14 @@ from pathlib import Path
 
 from dynabert.cli_options import Parser, float_in, int_in
 from dynabert.fileio import atomic_dir, sha256_path
+from dynabert.files.fields import StageFileError
+from dynabert.files.results import is_results, read_results
+from dynabert.runtimes import own_runtime
 
 from .adb import APP_FORMATS, folder_name
-from .harness import RESULTS_SCHEMA
-from .manifest_reader import BenchError, Manifest, optional_field, read_manifest, required_field
-from .runtimes import ACCURACY_RUNTIME
+from .manifest_reader import BenchError, Manifest, read_manifest
 
 ASSETS = Path("app/src/main/assets/models")
-#: Any version of device_bench's results (a newer one gets "re-run device_bench", not "not a results file").
-SCHEMA_PREFIX = RESULTS_SCHEMA.rsplit("/", 1)[0] + "/"
 
 
 @dataclass
@@ -54,74 +53,19 @@ class Candidate:
 def find_results(start: Path = Path(".")) -> Path:
     """The newest ``results.json`` under ``out/`` or ``runs/`` (where export and the benchmarks write)."""
     found = [p for d in ("out", "runs") for p in (start / d).glob("**/results.json") if (start / d).is_dir()]
-    found = [p for p in found if _is_results(p)]
+    found = [p for p in found if is_results(p)]
     if not found:
         raise BenchError("no device_bench results.json under out/ or runs/; pass --results PATH "
                          "(made by `python -m device_bench --manifest ...`)")
     return max(found, key=lambda p: p.stat().st_mtime)
 
 
-def _is_results(path: Path) -> bool:
-    try:
-        return json.loads(path.read_text()).get("schema", "").startswith(SCHEMA_PREFIX)
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def load_results(path: Path) -> dict:
-    """Read and check a ``results.json`` (it may come from someone else): one line naming file and field."""
+    """Read and check a ``results.json`` (:func:`dynabert.files.results.read_results`) as a :class:`BenchError`."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BenchError(f"{path}: cannot read results: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise BenchError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(SCHEMA_PREFIX):
-        raise BenchError(f"{path}: not a device_bench results.json")
-    if data["schema"] != RESULTS_SCHEMA:
-        raise BenchError(f"{path}: results schema {data['schema']!r}; this pick reads {RESULTS_SCHEMA!r} "
-                         f"(re-run device_bench)")
-    _check_results(data, str(path))
-    return data
-
-
-def _check_results(data: dict, where: str) -> None:
-    """Every field pick reads has the right type (numbers finite): a KeyError deep inside is no message."""
-    number = (int, float)
-    optional_field(data, "metric_name", where, str)
-    optional_field(data, "task", where, str)
-    required_field(data, "manifest", where, str)
-    dev = optional_field(data, "dev", where, dict)
-    if dev is not None:
-        for key in ("examples", "total_examples"):
-            optional_field(dev, key, f"{where}: dev", int)
-        optional_field(dev, "sampling", f"{where}: dev", str)
-    for i, row in enumerate(required_field(data, "rows", where, list)):
-        at = f"{where}: rows[{i}]"
-        if not isinstance(row, dict):
-            raise BenchError(f"{at}: not an object: {row!r}")
-        for key, kind in (("artifact", str), ("runtime", str), ("threads", int), ("seq_len", int),
-                          ("status", str)):
-            required_field(row, key, at, kind)
-        p50 = optional_field(row, "p50_ms", at, number)
-        if row["status"] == "ok" and (p50 is None or p50 <= 0):
-            raise BenchError(f"{at}: 'p50_ms' should be a number > 0 in an ok row, got {p50!r}")
-    for i, art in enumerate(required_field(data, "artifacts", where, list)):
-        at = f"{where}: artifacts[{i}]"
-        if not isinstance(art, dict):
-            raise BenchError(f"{at}: not an object: {art!r}")
-        for key in ("id", "format", "runtime", "precision"):
-            required_field(art, key, at, str)
-        for key in ("width_mult", "depth_mult"):
-            required_field(art, key, at, number)
-        for key, kind in (("export_status", str), ("sha256", str), ("rel_path", str), ("max_length", int)):
-            optional_field(art, key, at, kind)
-        if optional_field(art, "bytes", at, int, 0) < 0:
-            raise BenchError(f"{at}: 'bytes' should be >= 0, got {art['bytes']!r}")
-        optional_field(art, "metric", at, number)
-        names = optional_field(art, "input_names", at, list, [])
-        if not all(isinstance(n, str) for n in names):
-            raise BenchError(f"{at}: 'input_names' should be a list of strings, got {names!r}")
+        return read_results(path)
+    except StageFileError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def candidates(results: dict, *, max_latency_ms: float | None = None, max_mb: float | None = None,
@@ -138,7 +82,7 @@ def candidates(results: dict, *, max_latency_ms: float | None = None, max_mb: fl
             continue
         if a.get("export_status") == "failed":
             why.append("failed export verification")
-        wanted = runtime or ACCURACY_RUNTIME.get(a["runtime"], a["runtime"])
+        wanted = runtime or own_runtime(a["runtime"]) or a["runtime"]
         match = [r for r in rows if r["artifact"] == a["id"] and r["runtime"] == wanted and r["threads"] == threads
                  and r["seq_len"] == seq_len]
         p50 = match[0]["p50_ms"] if match else None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .adb import APP_FORMATS
 from .pick import Candidate, best, candidates
+from .ratios import baseline_p50s, speedup
 from .runtimes import RUNTIMES
 
 #: Formats counted as "INT8" for the best-INT8 column (dynamic, static QDQ and weight-only).
@@ -87,8 +88,7 @@ def build(results: dict) -> PickTable:
     order = {name: i for i, name in enumerate(RUNTIMES)}
     runtimes = sorted({r["runtime"] for r in one}, key=lambda name: (order.get(name, len(order)), name))
     full = results.get("full_subnet")
-    ref = next((r["p50_ms"] for r in one if (r["subnet"], r["format"], r["runtime"]) == (full, "onnx",
-                                                                                      "onnxruntime-cpu")), None)
+    ref = baseline_p50s(one, full).get((1, seq))
     cands = _usable(results)
     by_id = {c.artifact["id"]: c for c in cands}
     lat_front = front_ids([(c.artifact["id"], c.p50_ms, c.metric) for c in cands
@@ -124,7 +124,7 @@ def build(results: dict) -> PickTable:
                 row.p50[runtime] = (fastest["p50_ms"], fastest["artifact"])
         if mine and ref:
             fastest = min(mine, key=lambda r: r["p50_ms"])
-            row.speedup, row.speedup_artifact = ref / fastest["p50_ms"], fastest["artifact"]
+            row.speedup, row.speedup_artifact = speedup(fastest["p50_ms"], ref), fastest["artifact"]
         row.latency_front = [i for i in lat_front if by_id[i].artifact["subnet"] == name]
         row.size_front = [i for i in size_front if by_id[i].artifact["subnet"] == name]
         out.append(row)

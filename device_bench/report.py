@@ -19,10 +19,10 @@ import shlex
 from pathlib import Path
 
 from dynabert.fileio import atomic_file
+from dynabert.runtimes import own_runtime
 
 from .io import write_text
 from .pick_table import pareto_front  # noqa: F401  (re-exported: report.pareto_front was its first home)
-from .runtimes import ACCURACY_RUNTIME
 
 _MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p"]
 _FILTERS = ("runtime", "precision", "threads", "seq")
@@ -36,7 +36,7 @@ def plot_points(results: dict) -> list[dict]:
     for a in results["artifacts"]:
         if a.get("metric") is None or a.get("export_status") == "failed":
             continue
-        own = ACCURACY_RUNTIME.get(a["runtime"], a["runtime"])
+        own = own_runtime(a["runtime"]) or a["runtime"]
         mine = sorted((r for r in rows if r["artifact"] == a["id"] and r["runtime"] == own and r["seq_len"] == seq),
                       key=lambda r: r["threads"])
         points.append({"id": a["id"], "subnet": a["subnet"], "format": a["format"], "runtime": own,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import pick_table as P
 from .io import write_text
+from .ratios import baseline_p50s, speedup
 
 CSV_COLUMNS = [
     "artifact", "subnet", "width_mult", "depth_mult", "format", "precision", "runtime", "threads", "seq_len",
@@ -102,12 +103,12 @@ def headlines(results: dict) -> list[str]:
 
     lines = []
     small = min(results["subnets"], key=lambda s: (s["width_mult"] * s["depth_mult"], s["width_mult"]))["name"]
-    ref = p50(full, "onnx", "onnxruntime-cpu", 1)
+    ref = baseline_p50s(rows, full).get((1, seq))
     for fmt, runtime in (("onnx-int8", "onnxruntime-cpu"), ("ort-int8", "onnxruntime-mobile"),
                          ("pte-int8", "executorch-xnnpack")):
-        t = p50(small, fmt, runtime, 1)
-        if ref and t:
-            lines.append(f"{small} {fmt} ({runtime}, 1 thread, seq {seq}): {ref / t:.2f}x faster than {full} "
+        faster = speedup(p50(small, fmt, runtime, 1), ref)
+        if faster:
+            lines.append(f"{small} {fmt} ({runtime}, 1 thread, seq {seq}): {faster:.2f}x faster than {full} "
                          f"ONNX fp32 (target >= 8x)")
     effs = [r for r in rows if r.get("flops_efficiency") is not None]
     if effs:

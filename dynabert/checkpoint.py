@@ -2,153 +2,44 @@
 
 A directory holding an ordinary Hugging Face checkpoint (``config.json``, ``model.safetensors``, the
 tokenizer files) plus ``dynabert.json``, which says what the weights are: the stage that produced them,
-whether heads/neurons were rewired, the width/depth multipliers trained, the task and label names.
+whether heads/neurons were rewired, the width/depth multipliers trained, the task and label names, where
+the task's data is. Its reader and writer are :mod:`dynabert.files.checkpoint_meta` (re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from transformers import AutoTokenizer
 
 from dynabert.adaptive import SUPPORTED_MODEL_TYPES, AdaptiveModel
-from dynabert.arch import DEPTH_MULTS, WIDTH_MULTS, subnet_name
 from dynabert.backbone import WeightsError, load_classifier_weights
 from dynabert.fileio import atomic_dir, inside
+from dynabert.files.checkpoint_meta import (
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    STAGES,
+    CheckpointError,
+    CheckpointMeta,
+    read_meta,
+    write_meta,
+)
 
-FORMAT = "dynabert-edge/checkpoint"
-FORMAT_VERSION = 1
-META_FILE = "dynabert.json"
-STAGES = ("teacher", "width", "depth", "finetune", "rewired")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message names the path and the problem."""
-
-
-@dataclass
-class CheckpointMeta:
-    stage: str
-    task: str
-    label_names: list[str] | None  # None for regression
-    rewired: bool
-    width_mults: list[float] = field(default_factory=lambda: list(WIDTH_MULTS))
-    depth_mults: list[float] = field(default_factory=lambda: list(DEPTH_MULTS))
-    max_length: int = 128
-    backbone: str = ""
-    extra: dict = field(default_factory=dict)  # free-form provenance: steps, seed, metrics
-
-    @property
-    def is_regression(self) -> bool:
-        return self.label_names is None
+__all__ = ["FORMAT", "FORMAT_VERSION", "META_FILE", "STAGES", "CheckpointError", "CheckpointMeta", "load_checkpoint",
+           "read_meta", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | Path, model: AdaptiveModel, tokenizer, meta: CheckpointMeta) -> Path:
     """Write the checkpoint atomically: into a temporary sibling directory, then one rename."""
-    if meta.stage not in STAGES:
-        raise ValueError(f"unknown stage {meta.stage!r}; expected one of {STAGES}")
     path = Path(path)
     # A complete checkpoint is on disk at every moment: the old one until the new one is renamed in.
     with atomic_dir(path) as tmp:
         model.hf.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        record = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(meta)}
-        (tmp / META_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        write_meta(tmp, meta)
     return path
-
-
-def read_meta(path: str | Path) -> CheckpointMeta:
-    """Read and validate ``dynabert.json`` without loading any weights."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint directory")
-    if not path.is_dir():
-        raise CheckpointError(f"{path}: a checkpoint is a directory, this is a file")
-    meta_file = path / META_FILE
-    if not meta_file.is_file():
-        raise CheckpointError(
-            f"{path}: not a dynabert-edge checkpoint (no {META_FILE}); train one with `python -m train.all`"
-        )
-    try:
-        record = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{meta_file}: corrupt metadata: {exc}") from exc
-    except OSError as exc:
-        raise CheckpointError(f"{meta_file}: cannot read: {exc.strerror}") from exc
-    if not isinstance(record, dict):
-        raise CheckpointError(f"{meta_file}: not a dynabert-edge checkpoint (a JSON {type(record).__name__}, "
-                              "not an object)")
-    if record.get("format") != FORMAT:
-        raise CheckpointError(f"{meta_file}: not a dynabert-edge checkpoint (format is {record.get('format')!r})")
-    if record.get("version") != FORMAT_VERSION or isinstance(record.get("version"), bool):  # true == 1
-        raise CheckpointError(f"{meta_file}: checkpoint version {record.get('version')} is not supported "
-                              f"(this dynabert-edge reads version {FORMAT_VERSION})")
-    return _meta_from_record(record, meta_file)
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _check_mults(value: object) -> str | None:
-    if not isinstance(value, list) or not value:
-        return "must be a non-empty list of numbers in (0, 1]"
-    bad = [x for x in value if not _is_number(x) or not 0 < x <= 1]
-    if bad:
-        return f"must hold numbers in (0, 1], got {bad[0]!r}"
-    # Distinct as folder names too (subnet_name formats with :g): 0.25 and 0.2500001 would share w0.25_d1.
-    if len({subnet_name(x, 1.0) for x in value}) != len(value):
-        return f"has duplicates: {value}"
-    return None
-
-
-def _check_labels(value: object) -> str | None:
-    if value is None:
-        return None  # regression
-    if not isinstance(value, list) or len(value) < 2 or not all(isinstance(x, str) and x for x in value):
-        return "must be null (regression) or a list of at least two non-empty strings"
-    if len(set(value)) != len(value):
-        return f"has duplicates: {value}"
-    return None
-
-
-#: What each field of dynabert.json must be: a check returning the problem, or None when the value is fine.
-_FIELD_CHECKS = {
-    "stage": lambda v: None if v in STAGES else f"must be one of {', '.join(STAGES)}",
-    "task": lambda v: None if isinstance(v, str) and v.strip() else "must be a non-empty string",
-    "label_names": _check_labels,
-    "rewired": lambda v: None if isinstance(v, bool) else "must be true or false",
-    "width_mults": _check_mults,
-    "depth_mults": _check_mults,
-    "max_length": lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= 1
-    else "must be a whole number >= 1",
-    "backbone": lambda v: None if isinstance(v, str) else "must be a string",
-    "extra": lambda v: None if isinstance(v, dict) else "must be an object",
-}
-
-
-def _meta_from_record(record: dict, meta_file: Path) -> CheckpointMeta:
-    """Check every field's type and range (a hand-edited or foreign file is the norm, not the exception)."""
-    known = {f.name for f in fields(CheckpointMeta)}
-    unknown = sorted(set(record) - known - {"format", "version"})
-    if unknown:
-        raise CheckpointError(f"{meta_file}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    required = [f.name for f in fields(CheckpointMeta) if f.default is MISSING and f.default_factory is MISSING]
-    for name in required:
-        if name not in record:
-            raise CheckpointError(f"{meta_file}: field {name!r} is missing")
-    for name, check in _FIELD_CHECKS.items():
-        if name in record and (problem := check(record[name])) is not None:
-            raise CheckpointError(f"{meta_file}: field {name!r} {problem} (got {_short(record[name])})")
-    return CheckpointMeta(**{k: v for k, v in record.items() if k in known})
-
-
-def _short(value: object) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 #: Files one of which a checkpoint's tokenizer needs (fast tokenizer, WordPiece, BPE, SentencePiece).

@@ -56,3 +56,16 @@ def model_stats(config: PretrainedConfig, seq_len: int = 128) -> ModelStats:
     head = (h * h + h) + (h * labels + labels)  # BERT pooler / RoBERTa dense, then the classifier
     flops += 2 * h * h + 2 * h * labels
     return ModelStats(embeddings, encoder, head, flops, seq_len)
+
+
+def params_record(stats: ModelStats) -> dict[str, int]:
+    """The ``params`` record every stage file carries (manifest subnets and artifacts, device_bench results)."""
+    return {"embeddings": stats.params_embeddings, "encoder": stats.params_encoder, "head": stats.params_head,
+            "total": stats.params_total}
+
+
+def size_facts(config: PretrainedConfig, seq_lens: tuple[int, ...] = (128,)) -> dict:
+    """``{"params": params_record, "flops": {seq_len: FLOPs}}`` of the model ``config`` describes: the one
+    computation of a sub-model's size that export (manifest) and device_bench (table) both report."""
+    return {"params": params_record(model_stats(config, 128)),
+            "flops": {seq: model_stats(config, seq).flops for seq in sorted(set(seq_lens))}}

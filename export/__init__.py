@@ -13,7 +13,7 @@
 - :mod:`export.verify`       the parity gate and the weight-count check
 - :mod:`export.pipeline`     one sub-model's artifacts: build, verify, skip what is up to date
 - :mod:`export.workers`      the worker processes (spawned; they die with the main process)
-- :mod:`export.manifest`     ``manifest.json`` and its schema (what device_bench reads)
+- :mod:`export.manifest`     export's side of ``manifest.json`` (schema, reader, writer: :mod:`dynabert.files.manifest`)
 - :mod:`export.formats`      the table of formats, their tools and extras
 - :mod:`export.inputs`       real dev/train inputs for verification and calibration
 - :mod:`export.vocab`        ``--vocab task``: the task vocabulary and its tokenizer

@@ -2,7 +2,7 @@
 
 Writes one folder per sub-model (``w0.25_d0.5/`` ...) under ``--out``, each artifact verified against the
 PyTorch sub-network on real dev inputs, and ``manifest.json`` describing all of it (schema in
-:mod:`export.manifest`). Re-running resumes: artifacts whose inputs and checksum match are skipped.
+:mod:`dynabert.files.manifest`). Re-running resumes: artifacts whose inputs and checksum match are skipped.
 
 Exit codes: 0 all verified (or ``--allow-failures``), 1 some artifact failed verification, 2 a usage
 problem (bad checkpoint, bad option, unknown format, missing tool, no data, an output folder that cannot
@@ -27,6 +27,7 @@ from pathlib import Path
 from dynabert.cli_options import Parser, int_in, non_empty
 
 from .formats import CHAINS, FORMATS, ExportError, resolve_formats
+from .manifest import SubnetRecord
 from .quiet import quiet_process
 from .vocab import VOCAB_MODES
 
@@ -169,6 +170,8 @@ class _Setup:
     root: Path
     #: the manifest's "embeddings" record: vocabulary and position table the files were cut to
     embeddings: dict | None = None
+    #: the manifest's "data_source" record (dynabert.files.data_source): where the dev set is
+    data_source: dict | None = None
 
 
 def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
@@ -200,7 +203,7 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
                           f"got {args.max_length}")
     max_length = min(args.max_length or meta.max_length, positions)
     names = model_input_names(tokenizer, config.model_type)
-    source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {}, ckpt=ckpt)
+    source = resolve_data(args.data_dir, meta.task, meta.label_names, meta.extra or {}, ckpt=ckpt, recorded=meta.data)
     # Before any input is tokenized: the inputs and every file use the cut tables and their tokenizer.
     tokenizer, embeddings = _cut_embeddings(args, model, tokenizer, source, max_length)
     inputs = load_inputs(source, tokenizer, names, args.n_verify, max_length)
@@ -212,7 +215,8 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
         calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
     _check_out_children(root, [model.spec(w, d).name for w in widths for d in depths])
     return _Setup(ckpt, model, tokenizer, meta, formats, [(w, d) for w in widths for d in depths], names,
-                  max_length, source.where, inputs, approx_inputs, calibration, root, embeddings)
+                  max_length, source.where, inputs, approx_inputs, calibration, root, embeddings,
+                  source.record(meta.data).to_record())
 
 
 def _cut_embeddings(args: argparse.Namespace, model, tokenizer, source, max_length: int) -> tuple[object, dict]:
@@ -304,22 +308,20 @@ def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -
                          "lengths": [min(s.inputs.lengths), max(s.inputs.lengths)], "sources": s.inputs.sources,
                          "inputs_sha256": base["inputs_sha256"], "fp32_atol": FP32_ATOL,
                          "min_argmax_agreement": MIN_ARGMAX_AGREEMENT, **_approx_record(s.approx_inputs)},
-        "tools": base["tools"], "formats": s.formats, "base_sha256": base_sha,
+        "data_source": s.data_source, "tools": base["tools"], "formats": s.formats, "base_sha256": base_sha,
         "subnets": [], "ort_required_operators_config": None, "artifacts": [], "summary": {},
     }
 
 
-def _subnet_record(model, w: float, d: float) -> dict:
+def _subnet_record(model, w: float, d: float) -> SubnetRecord:
     from dynabert.slicing import sliced_config
-    from dynabert.stats import model_stats
+    from dynabert.stats import size_facts
 
     spec = model.spec(w, d)
-    stats = model_stats(sliced_config(model.config, spec), 128)
+    facts = size_facts(sliced_config(model.config, spec), (128,))
     return {"name": spec.name, "dir": spec.name, "width_mult": w, "depth_mult": d, "num_heads": spec.num_heads,
             "head_size": spec.head_size, "intermediate_size": spec.intermediate_size, "layers": list(spec.layers),
-            "params": {"embeddings": stats.params_embeddings, "encoder": stats.params_encoder,
-                       "head": stats.params_head, "total": stats.params_total},
-            "flops_seq128": stats.flops}
+            "params": facts["params"], "flops_seq128": facts["flops"][128]}
 
 
 def _approx_record(inputs) -> dict:
@@ -345,7 +347,7 @@ def _export(args: argparse.Namespace) -> int:
     s.root.mkdir(parents=True, exist_ok=True)
     _remove_temps(s.root)
     try:
-        return _run(args, s, formats, notes, t0)
+        return _run(args, s, notes, t0)
     except KeyboardInterrupt:
         # The workers are stopped by now; what they had half-written is under temporary names, never trusted.
         _remove_temps(s.root)
@@ -370,100 +372,138 @@ def _remove_temps(root: Path) -> None:
             remove_stale_temps(folder, recursive=False)
 
 
-def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[str], t0: float) -> int:
-    import torch
-    from tqdm.auto import tqdm
+class _Collector:
+    """The manifest as the run fills it: each finished artifact is recorded, reported and written at once, so
+    an interrupted run resumes from everything finished before it."""
 
+    def __init__(self, path: Path, manifest: dict, results: dict[str, dict], bar) -> None:
+        self.path, self.manifest, self.results, self.bar = path, manifest, results, bar
+
+    def add(self, records: list[dict]) -> None:
+        from tqdm.auto import tqdm
+
+        for record in records:
+            self.results[record["id"]] = record
+            if record["status"] == "failed":
+                tqdm.write(f"FAILED {record['id']}: {'; '.join(record['errors']) or 'see manifest'}", file=sys.stderr)
+        self.bar.update(len(records))
+        if records:
+            self.bar.set_postfix_str(f"done {records[-1]['id']}")
+        self.flush()
+
+    def flush(self) -> None:
+        from . import manifest as M
+
+        self.manifest["artifacts"] = sorted(self.results.values(), key=_order_key(self.manifest))
+        M.save(self.path, self.manifest)
+
+
+def _base_fingerprint(s: _Setup) -> tuple[dict, str]:
+    """Everything an artifact's bytes depend on besides its own format and sub-model (see pipeline.fingerprint)."""
     from dynabert.fileio import sha256_path
 
     from . import manifest as M
     from .formats import tool_versions
-    from .huggingface import write_hf, write_loader_files, write_tokenizer_dir
-    from .pipeline import SubnetJob, build_hf
-    from .report import summary_table
+
+    base = {"schema": M.SCHEMA_VERSION, "checkpoint_sha256": sha256_path(s.ckpt), "tools": tool_versions(),
+            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(), "names": s.names,
+            "max_length": s.max_length, "embeddings": s.embeddings}
+    return base, hashlib.sha256(repr(sorted(base.items())).encode()).hexdigest()
+
+
+def _kept_from_previous(s: _Setup, manifest: dict, previous: dict | None, base_sha: str) -> dict[str, dict]:
+    """Artifacts an earlier run listed outside this run's selection stay listed if made from the same inputs
+    (and their sub-model records with them)."""
+    from . import manifest as M
+
+    selected = {s.model.spec(w, d).name for w, d in s.pairs}
+    kept: dict[str, dict] = {}
+    if previous and previous.get("base_sha256") == base_sha:
+        for art in M.artifacts_by_id(previous).values():
+            outside = art["subnet"] not in selected or art["format"] not in s.formats
+            if outside and art.get("sha256") and (s.root / art["path"]).exists():
+                kept[art["id"]] = art
+        manifest["subnets"] = [x for x in previous.get("subnets", []) if x["name"] not in selected]
+    return kept
+
+
+def _subnet_job(s: _Setup, args: argparse.Namespace, manifest: dict, base: dict, previous: dict | None,
+                w: float, d: float):
+    """Everything a worker needs for one sub-model, with the PyTorch reference logits it is checked against."""
+    from . import manifest as M
+    from .pipeline import SubnetJob
+
+    subnet = _subnet_record(s.model, w, d)
+    approx = any(FORMATS[f].gate == "approx" for f in s.formats)
+    return SubnetJob(root=s.root, subnet=subnet, names=s.names, max_length=s.max_length,
+                     num_labels=s.model.config.num_labels, pad_token_id=manifest["tokenizer"]["pad_token_id"],
+                     full_params=s.embeddings["checkpoint_params"], inputs=s.inputs,
+                     reference=_reference(s, s.inputs, w, d),
+                     approx_inputs=s.approx_inputs if approx else None,
+                     approx_reference=_reference(s, s.approx_inputs, w, d) if approx else None,
+                     base_fingerprint=base,
+                     previous={a["format"]: a for a in M.artifacts_by_id(previous).values()
+                               if a.get("subnet") == subnet["name"]},
+                     calibration=s.calibration, force=args.force)
+
+
+def _build_hf(s: _Setup, job, w: float, d: float) -> dict:
+    """``hf/`` is cut here, where the adaptive model lives; every other format is made from it."""
+    from .huggingface import write_hf, write_loader_files
+    from .pipeline import build_hf
+
+    hf = build_hf(job, lambda p: write_hf(s.model, s.tokenizer, w, d, p, s.meta.label_names, s.meta.task),
+                  _reload_stock)
+    if hf["status"] != "failed" and any(FORMATS[f].runtime == "onnxruntime" for f in s.formats):
+        # config + tokenizer beside model.onnx: optimum and transformers.pipeline load the folder as is.
+        write_loader_files(job.path("hf"), job.dir)
+    return hf
+
+
+def _run(args: argparse.Namespace, s: _Setup, notes: list[str], t0: float) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from . import manifest as M
+    from .huggingface import write_tokenizer_dir
     from .workers import make_pool, run_chain_task, stop_pool
 
     manifest_path = s.root / M.MANIFEST_NAME
     previous = M.load(manifest_path)
-    prev_by_id = M.artifacts_by_id(previous)
-
-    # Everything an artifact's bytes depend on besides its own format and sub-model (see pipeline.fingerprint).
-    base = {"schema": M.SCHEMA_VERSION, "checkpoint_sha256": sha256_path(s.ckpt), "tools": tool_versions(),
-            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(), "names": s.names,
-            "max_length": s.max_length, "embeddings": s.embeddings}
-    base_sha = hashlib.sha256(repr(sorted(base.items())).encode()).hexdigest()
+    base, base_sha = _base_fingerprint(s)
     write_tokenizer_dir(s.tokenizer, s.root / "tokenizer", s.meta.label_names, s.meta.task)
     manifest = _new_manifest(s, base, base_sha, previous)
-
-    # Artifacts listed by an earlier run outside this run's selection stay listed if made from the same inputs.
-    selected = {s.model.spec(w, d).name for w, d in s.pairs}
-    results: dict[str, dict] = {}
-    if previous and previous.get("base_sha256") == base_sha:
-        for art in prev_by_id.values():
-            outside = art["subnet"] not in selected or art["format"] not in formats
-            if outside and art.get("sha256") and (s.root / art["path"]).exists():
-                results[art["id"]] = art
-        manifest["subnets"] = [x for x in previous.get("subnets", []) if x["name"] not in selected]
-
-    def flush() -> None:
-        manifest["artifacts"] = sorted(results.values(), key=_order_key(manifest))
-        M.save(manifest_path, manifest)
-
+    results = _kept_from_previous(s, manifest, previous, base_sha)
     for note in notes:
         print(f"export.all: {note}", file=sys.stderr)
-    bar = tqdm(total=len(s.pairs) * len(formats), desc="export", unit="artifact", disable=args.no_progress,
+    bar = tqdm(total=len(s.pairs) * len(s.formats), desc="export", unit="artifact", disable=args.no_progress,
                dynamic_ncols=True)
-
-    def collect(records: list[dict]) -> None:
-        for record in records:
-            results[record["id"]] = record
-            if record["status"] == "failed":
-                tqdm.write(f"FAILED {record['id']}: {'; '.join(record['errors']) or 'see manifest'}", file=sys.stderr)
-        bar.update(len(records))
-        if records:
-            bar.set_postfix_str(f"done {records[-1]['id']}")
-        flush()
+    out = _Collector(manifest_path, manifest, results, bar)
 
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     # More threads than cores make torch's OpenMP threads spin-wait on each other while workers run.
     torch.set_num_threads(threads)
     pool = make_pool(args.jobs, threads) if args.jobs > 1 else None
     futures: list[cf.Future] = []
-    full_params = s.embeddings["checkpoint_params"]
-    approx = any(FORMATS[f].gate == "approx" for f in formats)
-    pad_id = manifest["tokenizer"]["pad_token_id"]
     try:
         for w, d in s.pairs:
-            subnet = _subnet_record(s.model, w, d)
-            manifest["subnets"].append(subnet)
-            job = SubnetJob(root=s.root, subnet=subnet, names=s.names, max_length=s.max_length,
-                            num_labels=s.model.config.num_labels, pad_token_id=pad_id, full_params=full_params,
-                            inputs=s.inputs, reference=_reference(s, s.inputs, w, d),
-                            approx_inputs=s.approx_inputs if approx else None,
-                            approx_reference=_reference(s, s.approx_inputs, w, d) if approx else None,
-                            base_fingerprint=base,
-                            previous={a["format"]: a for a in prev_by_id.values() if a.get("subnet") == subnet["name"]},
-                            calibration=s.calibration, force=args.force)
-            # hf/ is cut here, where the adaptive model lives; every other format is made from it.
-            hf = build_hf(job, lambda p, w=w, d=d: write_hf(s.model, s.tokenizer, w, d, p, s.meta.label_names,
-                                                            s.meta.task), _reload_stock)
-            collect([hf])
-            if hf["status"] != "failed" and any(FORMATS[f].runtime == "onnxruntime" for f in formats):
-                # config + tokenizer beside model.onnx: optimum and transformers.pipeline load the folder as is.
-                write_loader_files(job.path("hf"), job.dir)
+            job = _subnet_job(s, args, manifest, base, previous, w, d)
+            manifest["subnets"].append(job.subnet)
+            hf = _build_hf(s, job, w, d)
+            out.add([hf])
             sha_of = {"hf": hf["sha256"]} if hf["sha256"] else {}
             for chain in CHAINS:
-                chosen = [f for f in chain if f in formats]
+                chosen = [f for f in chain if f in s.formats]
                 if chosen and pool is None:
-                    collect(run_chain_task(job, chosen, sha_of))
+                    out.add(run_chain_task(job, chosen, sha_of))
                 elif chosen:
                     futures.append(pool.submit(run_chain_task, job, chosen, sha_of))
             for future in [f for f in futures if f.done()]:  # keep the manifest current while slicing
                 futures.remove(future)
-                collect(future.result())
+                out.add(future.result())
         for future in cf.as_completed(list(futures)):
             futures.remove(future)
-            collect(future.result())
+            out.add(future.result())
     except BaseException as exc:
         for future in futures:
             future.cancel()
@@ -476,11 +516,18 @@ def _run(args: argparse.Namespace, s: _Setup, formats: list[str], notes: list[st
         bar.close()
 
     _write_ort_config(s.root, manifest)
-    wanted = {f"{s.model.spec(w, d).name}/{f}" for w, d in s.pairs for f in formats}
+    wanted = {f"{s.model.spec(w, d).name}/{f}" for w, d in s.pairs for f in s.formats}
     # bool(wanted): a run that selected nothing has not completed anything
     manifest["complete"] = (bool(wanted) and wanted <= results.keys()
                             and not any(a["status"] == "failed" for a in results.values()))
-    flush()
+    out.flush()
+    return _report(args, manifest, manifest_path, t0)
+
+
+def _report(args: argparse.Namespace, manifest: dict, manifest_path: Path, t0: float) -> int:
+    """The summary table, the failures, then device_bench; the exit code."""
+    from .report import summary_table
+
     print(summary_table(manifest, time.perf_counter() - t0))
     failed = [a for a in manifest["artifacts"] if a["status"] == "failed"]
     if failed:

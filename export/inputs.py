@@ -16,6 +16,7 @@ import numpy as np
 from dynabert.checkpoint import META_FILE
 from dynabert.data import DataError, Example, get_task, read_custom_file, read_glue_split
 from dynabert.fileio import resolve_inside
+from dynabert.files.data_source import DataSource as RecordedSource
 
 from .formats import ExportError
 
@@ -89,6 +90,27 @@ class DataSource:
             return str(self.glue_dir)
         return str((self.files or {}).get("dev", ""))
 
+    def record(self, recorded: RecordedSource | None = None) -> RecordedSource:
+        """The typed data source export used (for the manifest): these checked paths, with what training
+        recorded about the text (pair, columns, origin, subset) where it said so."""
+        pair = recorded.pair if recorded is not None else _is_pair(self)
+        columns = recorded.text_columns if recorded is not None else (("text", "text_pair") if pair else ("text",))
+        if self.glue_dir is not None:
+            spec = get_task(self.task)
+            return RecordedSource(self.task, "glue", data_dir=str(self.glue_dir), text_columns=columns,
+                                  label_names=self.label_names, pair=spec.is_pair, regression=spec.is_regression,
+                                  origin=recorded and recorded.origin, subset=recorded and recorded.subset)
+        files = {split: str(path) for split, path in (self.files or {}).items()}
+        return RecordedSource(self.task, "custom", data_dir=str(Path(files["dev"]).parent), files=files,
+                              text_columns=columns, label_names=self.label_names, pair=pair,
+                              regression=self.regression, origin=recorded and recorded.origin,
+                              subset=recorded and recorded.subset)
+
+
+def _is_pair(source: DataSource) -> bool:
+    examples = _read(source, "dev")
+    return bool(examples) and examples[0].text_pair is not None
+
 
 def _is_glue(task: str) -> bool:
     try:
@@ -109,13 +131,14 @@ def _split_files(folder: Path) -> dict[str, Path]:
 
 
 def _recorded_path(value: object, field: str, ckpt: Path | None, is_file: bool = False) -> Path:
-    """A data path from the checkpoint's metadata (``extra.<field>`` in dynabert.json).
+    """A data path from the checkpoint's metadata (``field``: ``data.files.dev``, or ``extra.data_dir`` in
+    checkpoints written before the data source was typed).
 
     Training records absolute paths to the data it read (GLUE lives outside any checkpoint), and export
     only reads examples from them, never copies them into its outputs; a relative path is the
     checkpoint's own (resolved inside its folder, like every relative path in an untrusted file).
     """
-    where = f"{ckpt / META_FILE if ckpt else META_FILE}: extra.{field}"
+    where = f"{ckpt / META_FILE if ckpt else META_FILE}: {field}"
     if not isinstance(value, str) or not value.strip():
         raise ExportError(f"{where} must be a path (a non-empty string), got {value!r}; pass --data-dir")
     path = Path(value)
@@ -132,43 +155,54 @@ def _recorded_path(value: object, field: str, ckpt: Path | None, is_file: bool =
     return path
 
 
-def resolve_data(data_dir: str | Path | None, task: str, label_names: list[str] | None, extra: dict,
-                 ckpt: Path | None = None) -> DataSource:
-    """The examples for ``task``: ``--data-dir`` if given, else what the checkpoint recorded at training.
-
-    Training records ``extra["data"]`` (``format`` glue/custom, ``data_dir``, ``dev_file``, ``train_file``)
-    and ``extra["data_dir"]``. A GLUE task reads a GLUE directory (or the task's folder); any other task
-    reads ``dev``/``train`` files of the custom format (a header ``text[,text_pair],label``). ``ckpt`` is
-    the checkpoint folder: relative recorded paths are resolved inside it.
-    """
-    names = tuple(label_names) if label_names is not None else None
-    regression = label_names is None
-    if data_dir is not None and not str(data_dir).strip():
-        raise ExportError("--data-dir is empty; give a GLUE directory or the task's folder")
-    recorded = extra.get("data")
-    if recorded is not None and not isinstance(recorded, dict):
-        raise ExportError(f"{ckpt / META_FILE if ckpt else META_FILE}: extra.data must be an object, got "
-                          f"{type(recorded).__name__}; pass --data-dir")
-    recorded = recorded or {}
-    if data_dir is None and recorded.get("format") == "custom" and recorded.get("dev_file"):
-        files = {split: _recorded_path(recorded[key], f"data.{key}", ckpt, is_file=True)
-                 for split, key in (("dev", "dev_file"), ("train", "train_file")) if recorded.get(key)}
-        return DataSource(task, files=files, label_names=names, regression=regression)
-    if data_dir is not None:
-        folder = Path(data_dir).expanduser()
-    elif recorded.get("data_dir") or extra.get("data_dir"):
-        key = "data.data_dir" if recorded.get("data_dir") else "data_dir"
-        folder = _recorded_path(recorded.get("data_dir") or extra.get("data_dir"), key, ckpt)
-    else:
-        raise ExportError("no dev data for verification: the checkpoint records no data_dir; pass --data-dir "
-                          "(a GLUE directory or the task's folder)")
+def _from_folder(task: str, folder: Path, names: tuple[str, ...] | None, regression: bool) -> DataSource:
+    """A GLUE directory for a GLUE task; else the folder's ``dev``/``train`` files of the custom format."""
     if _is_glue(task):
-        return DataSource(task, glue_dir=folder)
+        return DataSource(task, glue_dir=folder, label_names=names, regression=regression)
     files = _split_files(folder)
     if "dev" not in files:
         raise ExportError(f"no dev data for verification: {folder} has no dev.csv/dev.tsv for the custom task "
                           f"{task!r}; pass --data-dir")
     return DataSource(task, files=files, label_names=names, regression=regression)
+
+
+def resolve_data(data_dir: str | Path | None, task: str, label_names: list[str] | None, extra: dict,
+                 ckpt: Path | None = None, recorded: RecordedSource | None = None) -> DataSource:
+    """The examples for ``task``: ``--data-dir`` if given, else where the checkpoint says training read them.
+
+    ``recorded`` is the checkpoint's typed data source (``CheckpointMeta.data``); checkpoints written before
+    it existed record ``extra["data"]`` (``format`` glue/custom, ``data_dir``, ``dev_file``, ``train_file``)
+    and ``extra["data_dir"]``, still read here. A GLUE task reads a GLUE directory (or the task's folder);
+    any other task reads ``dev``/``train`` files of the custom format (a header ``text[,text_pair],label``).
+    ``ckpt`` is the checkpoint folder: relative recorded paths are resolved inside it.
+    """
+    names = tuple(label_names) if label_names is not None else None
+    regression = label_names is None
+    if data_dir is not None and not str(data_dir).strip():
+        raise ExportError("--data-dir is empty; give a GLUE directory or the task's folder")
+    if data_dir is not None:
+        return _from_folder(task, Path(data_dir).expanduser(), names, regression)
+    if recorded is not None:
+        if recorded.kind == "custom":
+            files = {split: _recorded_path(path, f"data.files.{split}", ckpt, is_file=True)
+                     for split, path in recorded.files.items()}
+            return DataSource(task, files=files, label_names=names, regression=regression)
+        return _from_folder(task, _recorded_path(recorded.data_dir, "data.data_dir", ckpt), names, regression)
+    legacy = extra.get("data")
+    if legacy is not None and not isinstance(legacy, dict):
+        raise ExportError(f"{ckpt / META_FILE if ckpt else META_FILE}: extra.data must be an object, got "
+                          f"{type(legacy).__name__}; pass --data-dir")
+    legacy = legacy or {}
+    if legacy.get("format") == "custom" and legacy.get("dev_file"):
+        files = {split: _recorded_path(legacy[key], f"extra.data.{key}", ckpt, is_file=True)
+                 for split, key in (("dev", "dev_file"), ("train", "train_file")) if legacy.get(key)}
+        return DataSource(task, files=files, label_names=names, regression=regression)
+    if legacy.get("data_dir") or extra.get("data_dir"):
+        key = "extra.data.data_dir" if legacy.get("data_dir") else "extra.data_dir"
+        folder = _recorded_path(legacy.get("data_dir") or extra.get("data_dir"), key, ckpt)
+        return _from_folder(task, folder, names, regression)
+    raise ExportError("no dev data for verification: the checkpoint records no data_dir; pass --data-dir "
+                      "(a GLUE directory or the task's folder)")
 
 
 def _read(source: DataSource, split: str) -> list[Example]:

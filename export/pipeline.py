@@ -24,7 +24,7 @@ from dynabert.fileio import path_bytes, sha256_path
 from . import verify as V
 from .formats import FORMATS, Format
 from .inputs import Inputs
-from .manifest import USABLE
+from .manifest import USABLE, ArtifactRecord, SubnetRecord
 
 #: ONNX graphs may add a few per-channel scales and folded constants to the weights.
 ONNX_REL_TOL = 0.02
@@ -37,7 +37,7 @@ class SubnetJob:
     """Everything a worker needs for one sub-model, picklable (no models, no sessions)."""
 
     root: Path  # the export folder (holds manifest.json)
-    subnet: dict  # the manifest's subnet record
+    subnet: SubnetRecord  # the manifest's subnet record
     names: list[str]
     max_length: int
     num_labels: int
@@ -75,7 +75,7 @@ def fingerprint(job: SubnetJob, fmt: str, source_sha: str | None, extra: dict | 
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def reusable(job: SubnetJob, fmt: str, fp: str) -> dict | None:
+def reusable(job: SubnetJob, fmt: str, fp: str) -> ArtifactRecord | None:
     """The previous record of ``fmt`` if it can be trusted as is, else None."""
     prev = job.previous.get(fmt)
     if job.force or not prev or prev.get("status") not in USABLE or prev.get("fingerprint") != fp:
@@ -87,18 +87,16 @@ def reusable(job: SubnetJob, fmt: str, fp: str) -> dict | None:
 
 
 def io_spec(fmt: Format, names: list[str], num_labels: int) -> tuple[list[dict], list[dict]]:
-    if fmt.runtime == "coreml":
-        ids, batch = "int32", 1
-    elif fmt.runtime == "executorch-xnnpack":
-        ids, batch = "int64", 1
-    else:
-        ids, batch = "int64", "batch"
+    from dynabert import runtimes as catalogue
+
+    entry = catalogue.get(catalogue.own_runtime(fmt.runtime) or fmt.runtime)
+    ids, batch = entry.ids_dtype, (1 if entry.batch_one else "batch")
     inputs = [{"name": n, "dtype": ids, "shape": [batch, "sequence"]} for n in names]
     outputs = [{"name": "logits", "dtype": "float32", "shape": [batch, num_labels]}]
     return inputs, outputs
 
 
-def base_record(job: SubnetJob, fmt_name: str) -> dict:
+def base_record(job: SubnetJob, fmt_name: str) -> ArtifactRecord:
     fmt = FORMATS[fmt_name]
     inputs, outputs = io_spec(fmt, job.names, job.num_labels)
     source = None if fmt.source is None else job.artifact_id(fmt.source)
@@ -114,7 +112,7 @@ def base_record(job: SubnetJob, fmt_name: str) -> dict:
     }
 
 
-def finish(record: dict, path: Path) -> dict:
+def finish(record: ArtifactRecord, path: Path) -> ArtifactRecord:
     """Fill in size and checksum, and the status from the checks already recorded."""
     if path.exists():
         record["bytes"] = path_bytes(path)
@@ -144,7 +142,7 @@ def gate(fmt: str) -> V.Gate:
 # ---------------------------------------------------------------------------------------------- hf (main)
 
 
-def build_hf(job: SubnetJob, write: Callable[[Path], None], reload: Callable[[Path], object]) -> dict:
+def build_hf(job: SubnetJob, write: Callable[[Path], None], reload: Callable[[Path], object]) -> ArtifactRecord:
     """``hf/`` for ``job``: ``write(path)`` slices and saves it; ``reload(path)`` loads it with stock
     transformers (the check that it is reloadable); both live in the caller, which holds the model."""
     import torch
@@ -226,9 +224,21 @@ def _build_onnx(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     _verify_onnx(job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
 
 
-def _verify_onnx(job: SubnetJob, fmt: str, path: Path, record: dict, counted: int, method: str) -> None:
+def _parity(job: SubnetJob, fmt: str, path: Path, record: dict, not_run_note: str = "") -> None:
+    """The file against the PyTorch sub-network, in its own runtime (dynabert.runtimes), or why not run."""
+    family = FORMATS[fmt].runtime
+    reason = V.unavailable(family)
+    if reason is not None:
+        record["parity"] = V.not_run(reason + not_run_note)
+        return
     inputs, reference = job.parity_set(fmt)
-    record["parity"] = V.verify(lambda: V.run_onnxruntime(path, inputs, job.pad_token_id), reference, gate(fmt))
+    settings = record.get("session_settings") or {}
+    record["parity"] = V.verify(lambda: V.run_file(family, path, inputs, job.pad_token_id, settings), reference,
+                                gate(fmt))
+
+
+def _verify_onnx(job: SubnetJob, fmt: str, path: Path, record: dict, counted: int, method: str) -> None:
+    _parity(job, fmt, path, record)
     record["weights"] = V.weights_record(method, counted, job.subnet["params"]["total"], job.full_params,
                                          ONNX_REL_TOL)
 
@@ -290,11 +300,7 @@ def _coreml_checks(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     record["spec_check"] = validate_spec(path, job.names, job.max_length, job.num_labels)
     record["weights"] = V.weights_record("coreml-mil-consts", V.coreml_weight_count(path),
                                          job.subnet["params"]["total"], job.full_params, ONNX_REL_TOL)
-    if V.coreml_can_predict():
-        inputs, reference = job.parity_set(fmt)
-        record["parity"] = V.verify(lambda: V.run_coreml(path, inputs), reference, gate(fmt))
-    else:
-        record["parity"] = V.not_run("needs macOS (Core ML prediction has no Linux runtime); spec validated")
+    _parity(job, fmt, path, record, " (Core ML prediction has no Linux runtime); spec validated")
 
 
 def _build_coreml(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
@@ -325,8 +331,7 @@ def _build_pte(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     weights["file_bytes_limit"] = int(limit)
     weights["passed"] = weights["passed"] and path.stat().st_size <= limit
     record["weights"] = weights
-    inputs, reference = job.parity_set(fmt)
-    record["parity"] = V.verify(lambda: V.run_executorch(path, inputs), reference, gate(fmt))
+    _parity(job, fmt, path, record)
 
 
 BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
@@ -351,15 +356,14 @@ def _format_extra(job: SubnetJob, fmt: str) -> dict:
     extra: dict = {}
     if FORMATS[fmt].gate == "approx" and job.approx_inputs is not None:
         extra["approx_inputs_sha256"] = job.approx_inputs.fingerprint()
-    # Core ML parity can run only on macOS: an export verified on Linux is redone there.
-    if FORMATS[fmt].runtime == "coreml":
-        extra["coreml_can_predict"] = V.coreml_can_predict()
+    # A file whose runtime cannot run here (Core ML off macOS) is only "unverified": redone where it can.
+    extra["own_runtime_runs_here"] = V.unavailable(FORMATS[fmt].runtime) is None
     if fmt == "onnx-qdq" and job.calibration is not None:
         extra["calibration_sha256"] = job.calibration.fingerprint()
     return extra
 
 
-def run_chain(job: SubnetJob, formats: list[str], sha_of: dict[str, str]) -> list[dict]:
+def run_chain(job: SubnetJob, formats: list[str], sha_of: dict[str, str]) -> list[ArtifactRecord]:
     """Build (or reuse) ``formats`` of one sub-model in order; return their manifest records.
 
     ``sha_of`` maps format -> sha256 of artifacts already known (at least ``hf``).

@@ -6,12 +6,13 @@ the stored weights are counted element by element and compared with the sub-mode
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from dynabert import runtimes as catalogue
 
 from .inputs import Inputs
 
@@ -99,55 +100,37 @@ def not_run(reason: str) -> dict:
 
 
 def ort_session(path: Path, threads: int = 1):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """An ONNX Runtime session opened as the catalogue's ``onnxruntime-cpu`` entry opens it (for timing graphs)."""
+    return catalogue.open_session("onnxruntime-cpu", path, threads=threads).session
 
 
-def run_onnxruntime(path: Path, inputs: Inputs, pad_token_id: int) -> tuple[list[np.ndarray], list[str]]:
-    """Logits of ``.onnx``/``.ort`` files: batch 1 at each example's length, then padded batches."""
-    session = ort_session(path)
-    single = np.concatenate([session.run(None, {n: f[n] for n in inputs.names})[0] for f in inputs.features])
-    batched = np.zeros_like(single)
-    for idx, batch in inputs.padded_batches(BATCH_SIZE, pad_token_id):
-        batched[idx] = session.run(None, batch)[0]
-    return [single, batched], ["batch1", f"padded-batch{BATCH_SIZE}"]
+def unavailable(family: str) -> str | None:
+    """None when the own runtime of a file family (a format's ``runtime``) runs here, else why not."""
+    own = catalogue.own_runtime(family)
+    return f"no runtime in dynabert.runtimes runs {family} files" if own is None else catalogue.unavailable_reason(own)
 
 
-def run_executorch(path: Path, inputs: Inputs) -> tuple[list[np.ndarray], list[str]]:
-    """Logits of a ``.pte`` file through the ExecuTorch runtime (batch 1, each example's length)."""
-    import torch
-    from executorch.runtime import Runtime
+def run_file(family: str, path: Path, inputs: Inputs, pad_token_id: int,
+             settings: dict | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """Logits of an exported file in its family's own runtime (:mod:`dynabert.runtimes`), opened as device_bench
+    opens it: batch 1 at each example's length, then padded batches unless the runtime takes batch 1 only."""
+    entry = catalogue.get(catalogue.own_runtime(family) or family)
+    dtype = np.dtype(entry.ids_dtype)  # what the manifest records as the file's input type
 
-    from dynabert.quiet import native_stderr_silenced
+    def feed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {n: np.ascontiguousarray(arrays[n], dtype=dtype) for n in inputs.names}
 
-    with native_stderr_silenced():  # the runtime prints its CPU probing to fd 2 on first use
-        method = Runtime.get().load_program(str(path)).load_method("forward")
-    rows = []
-    for feature in inputs.features:
-        args = [torch.from_numpy(feature[name]) for name in inputs.names]
-        rows.append(method.execute(args)[0].detach().numpy())
-    return [np.concatenate(rows)], ["batch1"]
-
-
-def coreml_can_predict() -> bool:
-    return platform.system() == "Darwin"
-
-
-def run_coreml(path: Path, inputs: Inputs) -> tuple[list[np.ndarray], list[str]]:
-    """Logits of an ``.mlpackage`` (macOS only: Core ML prediction has no Linux runtime)."""
-    import coremltools as ct
-
-    model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
-    rows = []
-    for feature in inputs.features:
-        out = model.predict({name: feature[name].astype(np.int32) for name in inputs.names})
-        rows.append(np.asarray(out["logits"], dtype=np.float32).reshape(1, -1))
-    return [np.concatenate(rows)], ["batch1"]
+    session = catalogue.open_session(entry.name, path, threads=1, input_names=inputs.names, settings=settings)
+    try:
+        single = np.concatenate([session.run(feed(f)) for f in inputs.features])
+        if entry.batch_one:
+            return [single], ["batch1"]
+        batched = np.zeros_like(single)
+        for idx, batch in inputs.padded_batches(BATCH_SIZE, pad_token_id):
+            batched[idx] = session.run(feed(batch))
+        return [single, batched], ["batch1", f"padded-batch{BATCH_SIZE}"]
+    finally:
+        session.close()
 
 
 def verify(run: Callable[[], tuple[list[np.ndarray], list[str]]], reference: np.ndarray, gate: Gate) -> dict:

@@ -102,7 +102,8 @@ def test_four_stages_train_and_the_checkpoint_reloads(reference):
     assert teacher[-1] < 0.8 * teacher[0] and depth[-1] < depth[0]
     model, tokenizer, meta = load_checkpoint(reference / "finetune" / "checkpoint", require_rewired=True)
     assert meta.stage == "finetune" and meta.label_names == ["negative", "positive"] and meta.rewired
-    assert meta.extra["data_dir"].endswith("glue") and len(meta.extra["metrics"]) == 12
+    # The data source is the typed meta.data now (was extra["data_dir"], stored twice with extra["data"]).
+    assert meta.data.data_dir.endswith("glue") and meta.data.kind == "glue" and len(meta.extra["metrics"]) == 12
     summary = json.loads((reference / "summary.json").read_text())
     assert summary["dev"]["w1_d1"] > summary["majority_baseline"]["accuracy"]
     assert sum(summary["dev"].values()) == pytest.approx(summary["score"])

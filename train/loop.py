@@ -257,27 +257,59 @@ def finished(run: Run, name: str) -> Path | None:
     return out_dir / CHECKPOINT_DIR if run.resume and (out_dir / SUMMARY_FILE).exists() else None
 
 
-def train_stage(stage: Stage, run: Run) -> Path:
-    """Train ``stage`` to the end (or from its saved state); return the path of its best checkpoint."""
-    cfg, rt = stage.cfg, run.rt
+@dataclass
+class _Trainer:
+    """What a stage trains with, built once (:func:`_build`): model, data, optimiser, and where it writes."""
+
+    out_dir: Path
+    state_path: Path
+    ckpt_path: Path
+    model: AdaptiveModel
+    forward: torch.nn.Module  # the model, or its DDP wrapper (:func:`_wrap_ddp`)
+    ddp: DistributedDataParallel | None
+    loader: torch.utils.data.DataLoader
+    dev_loader: torch.utils.data.DataLoader
+    total: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    params: list[torch.nn.Parameter]
+
+
+@dataclass
+class _Progress:
+    """Where the stage is: the step, the best evaluation so far, and the training time before this process."""
+
+    step: int = 0
+    best_score: float = -math.inf
+    best_step: int = -1
+    elapsed: float = 0.0  # seconds trained by earlier processes (a resumed run)
+    started: float = field(default_factory=time.perf_counter)  # when this process started training
+
+    def seconds(self) -> float:
+        return self.elapsed + time.perf_counter() - self.started
+
+
+def _check_out_dir(stage: Stage, run: Run) -> tuple[Path, Path, Path]:
+    """The stage's folder (made), its state file and checkpoint path; refuses to overwrite a trained stage."""
     out_dir = run.dir / stage.name
-    state_path, ckpt_path = out_dir / STATE_FILE, out_dir / CHECKPOINT_DIR
-    if finished(run, stage.name):
-        return ckpt_path  # finished before the interruption
-    state = load_state(state_path) if run.resume and state_path.exists() else None
+    ckpt_path = out_dir / CHECKPOINT_DIR
     if not run.resume and ((out_dir / LOG_FILE).exists() or ckpt_path.exists()):
         raise ResumeError(f"{out_dir} already holds a trained stage; pass --resume to continue the run or choose "
                           "another --out")
-    if rt.is_main:
+    if run.rt.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    barrier(rt)
+    barrier(run.rt)
+    return out_dir, out_dir / STATE_FILE, ckpt_path
 
-    # --- model, teacher, data, optimiser
+
+def _build(stage: Stage, run: Run, out_dir: Path, state_path: Path, ckpt_path: Path) -> _Trainer:
+    """Model and teacher on the device, the tokenized train and dev sets, the optimiser and its schedule."""
+    cfg, rt = stage.cfg, run.rt
     model = stage.student.to(rt.device)
     model.base.embeddings.word_embeddings.weight.requires_grad_(not run.freeze_word_embeddings)
-    teacher = stage.teacher
-    if teacher is not None:
-        teacher.to(rt.device).eval().requires_grad_(False)
+    if stage.teacher is not None:
+        stage.teacher.to(rt.device).eval().requires_grad_(False)
     train_set = tokenize(stage.train_examples or run.data.train, stage.tokenizer, run.task, run.max_length)
     dev_set = _sorted_by_length(tokenize(run.data.dev, stage.tokenizer, run.task, run.max_length))
     loader = train_loader(train_set, stage.tokenizer, run.batch_size, run.seed, rt.rank, rt.world,
@@ -288,29 +320,97 @@ def train_stage(stage: Stage, run: Run) -> Path:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(total, int(cfg.warmup_ratio * total)))
     scaler = rt.grad_scaler()
     params = [p for p in model.parameters() if p.requires_grad]
+    return _Trainer(out_dir, state_path, ckpt_path, model, model, None, loader, dev_loader, total, optimizer,
+                    scheduler, scaler, params)
 
-    step, best_score, best_step, elapsed = 0, -math.inf, -1, 0.0
-    if state is not None:
-        if state["total_steps"] != total or state["stage"] != stage.name:
-            raise ResumeError(f"{state_path}: saved for {state['stage']} with {state['total_steps']} steps, but "
-                              f"this run would do {total}; the config changed: start a new --out")
-        log_size = (out_dir / LOG_FILE).stat().st_size if (out_dir / LOG_FILE).exists() else 0
-        if state["log_offset"] > log_size:  # truncate() would pad the log with zero bytes
-            raise ResumeError(f"{state_path}: field log_offset is {state['log_offset']} but {out_dir / LOG_FILE} "
-                              f"holds {log_size} bytes; the folder was changed: delete {state_path} to restart "
-                              "this stage")
-        restore("model", state_path, model.hf.load_state_dict, state["model"])
-        restore("optimizer", state_path, optimizer.load_state_dict, state["optimizer"])
-        restore("scheduler", state_path, scheduler.load_state_dict, state["scheduler"])
-        restore("scaler", state_path, scaler.load_state_dict, state["scaler"])
-        step, best_score, best_step, elapsed = state["step"], state["best_score"], state["best_step"], state["elapsed"]
-    log = JsonlLog(out_dir / LOG_FILE, state["log_offset"] if state else None, rt.is_main)
-    ddp = None
+
+def _wrap_ddp(t: _Trainer, rt: Runtime) -> None:
+    """Under torchrun, train through DDP (after the weights are restored: all ranks then start equal)."""
     if rt.distributed:
         # The full network runs last in every step and uses every trainable parameter, so DDP's default
         # (no unused-parameter search) is right; the other sub-networks accumulate under no_sync().
-        ddp = DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
-    forward = ddp if ddp is not None else model
+        t.ddp = DistributedDataParallel(t.model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+        t.forward = t.ddp
+
+
+def _restore(stage: Stage, t: _Trainer, state: dict) -> _Progress:
+    """Weights, optimiser, schedule and scaler from a saved state (RNGs last, in :func:`train_stage`)."""
+    if state["total_steps"] != t.total or state["stage"] != stage.name:
+        raise ResumeError(f"{t.state_path}: saved for {state['stage']} with {state['total_steps']} steps, but "
+                          f"this run would do {t.total}; the config changed: start a new --out")
+    log_size = (t.out_dir / LOG_FILE).stat().st_size if (t.out_dir / LOG_FILE).exists() else 0
+    if state["log_offset"] > log_size:  # truncate() would pad the log with zero bytes
+        raise ResumeError(f"{t.state_path}: field log_offset is {state['log_offset']} but {t.out_dir / LOG_FILE} "
+                          f"holds {log_size} bytes; the folder was changed: delete {t.state_path} to restart "
+                          "this stage")
+    restore("model", t.state_path, t.model.hf.load_state_dict, state["model"])
+    restore("optimizer", t.state_path, t.optimizer.load_state_dict, state["optimizer"])
+    restore("scheduler", t.state_path, t.scheduler.load_state_dict, state["scheduler"])
+    restore("scaler", t.state_path, t.scaler.load_state_dict, state["scaler"])
+    return _Progress(state["step"], state["best_score"], state["best_step"], state["elapsed"])
+
+
+def _save_training_state(stage: Stage, run: Run, t: _Trainer, p: _Progress, log: JsonlLog) -> None:
+    if run.rt.is_main:
+        save_state({
+            "stage": stage.name, "step": p.step, "total_steps": t.total, "model": t.model.hf.state_dict(),
+            "optimizer": t.optimizer.state_dict(), "scheduler": t.scheduler.state_dict(),
+            "scaler": t.scaler.state_dict(), "rng": rng_state(), "best_score": p.best_score,
+            "best_step": p.best_step, "elapsed": p.seconds(), "log_offset": log.offset(), "extra": stage.extra_state,
+        }, t.state_path)
+    barrier(run.rt)
+
+
+def _evaluate_and_keep_best(stage: Stage, run: Run, t: _Trainer, p: _Progress, log: JsonlLog,
+                            known: dict[str, dict[str, float]] | None = None) -> None:
+    """Score the stage's sub-networks (or take ``known`` scores); a new best sum is saved as the checkpoint
+    and recorded in ``p``."""
+    if run.rt.is_main:
+        metrics = known or evaluate(t.model, t.dev_loader, run.task, stage.eval_subnets, run.rt, run.progress)
+        score = score_of(metrics, run.task)
+        improved = score > p.best_score
+        if improved:
+            p.best_score, p.best_step = score, p.step
+            meta = stage.meta
+            meta.extra.update(steps=p.step, total_steps=t.total, metrics=metrics, score=score,
+                              main_metric=run.task.main_metric, seed=run.seed, train_seconds=round(p.seconds(), 1))
+            with deferred_interrupt():  # Ctrl-C waits for the rename: the best checkpoint is never torn
+                save_checkpoint(t.ckpt_path, t.model, stage.tokenizer, meta)
+        log.write({"type": "eval", "step": p.step, "score": score, "best": improved,
+                   "main_metric": run.task.main_metric, "metrics": metrics})
+        tqdm.write(f"[{stage.name}] step {p.step}/{t.total}: sum of {run.task.main_metric} over "
+                   f"{len(metrics)} sub-network(s) = {score:.4f}{' (best)' if improved else ''}")
+        plot_safely(t.out_dir)
+    barrier(run.rt)
+
+
+def _write_summary(stage: Stage, run: Run, t: _Trainer, p: _Progress) -> None:
+    """``summary.json``, written last (its presence means "done"); the training state is then removed."""
+    if run.rt.is_main:
+        summary = {"stage": stage.name, "steps": t.total, "best_step": p.best_step, "best_score": p.best_score,
+                   "main_metric": run.task.main_metric, "train_seconds": round(p.elapsed, 1),
+                   "samples_per_second_with_eval": round(t.total * run.batch_size / max(p.elapsed, 1e-9), 2),
+                   "checkpoint": str(t.ckpt_path)}
+        with deferred_interrupt():
+            write_json_atomic(t.out_dir / SUMMARY_FILE, summary)
+            t.state_path.unlink(missing_ok=True)
+    barrier(run.rt)
+    if not t.ckpt_path.is_dir() and run.rt.is_main:
+        raise CheckpointError(f"{t.ckpt_path}: no checkpoint was written")
+
+
+def train_stage(stage: Stage, run: Run) -> Path:
+    """Train ``stage`` to the end (or from its saved state); return the path of its best checkpoint."""
+    done = finished(run, stage.name)
+    if done:
+        return done  # finished before the interruption
+    state_file = run.dir / stage.name / STATE_FILE
+    state = load_state(state_file) if run.resume and state_file.exists() else None
+    out_dir, state_path, ckpt_path = _check_out_dir(stage, run)
+    t = _build(stage, run, out_dir, state_path, ckpt_path)
+    p = _restore(stage, t, state) if state is not None else _Progress()
+    log = JsonlLog(out_dir / LOG_FILE, state["log_offset"] if state else None, run.rt.is_main)
+    _wrap_ddp(t, run.rt)
     if state is not None:
         set_rng_state(state["rng"], state_path)  # last: nothing between here and the first step may draw random numbers
     else:
@@ -318,56 +418,25 @@ def train_stage(stage: Stage, run: Run) -> Path:
         # run, or `python -m train.depth`) draws exactly what it draws after the previous stage in one process.
         _seed_everything(run.seed, stage.name)
 
-    def save_training_state() -> None:
-        if rt.is_main:
-            save_state({
-                "stage": stage.name, "step": step, "total_steps": total, "model": model.hf.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": rng_state(), "best_score": best_score,
-                "best_step": best_step, "elapsed": elapsed + time.perf_counter() - started,
-                "log_offset": log.offset(), "extra": stage.extra_state,
-            }, state_path)
-        barrier(rt)
-
-    def evaluate_and_keep_best(known: dict[str, dict[str, float]] | None = None) -> None:
-        nonlocal best_score, best_step
-        if rt.is_main:
-            metrics = known or evaluate(model, dev_loader, run.task, stage.eval_subnets, rt, run.progress)
-            score = score_of(metrics, run.task)
-            improved = score > best_score
-            if improved:
-                best_score, best_step = score, step
-                meta = stage.meta
-                meta.extra.update(steps=step, total_steps=total, metrics=metrics, score=score,
-                                  main_metric=run.task.main_metric, seed=run.seed,
-                                  train_seconds=round(elapsed + time.perf_counter() - started, 1))
-                with deferred_interrupt():  # Ctrl-C waits for the rename: the best checkpoint is never torn
-                    save_checkpoint(ckpt_path, model, stage.tokenizer, meta)
-            log.write({"type": "eval", "step": step, "score": score, "best": improved,
-                       "main_metric": run.task.main_metric, "metrics": metrics})
-            tqdm.write(f"[{stage.name}] step {step}/{total}: sum of {run.task.main_metric} over "
-                       f"{len(metrics)} sub-network(s) = {score:.4f}{' (best)' if improved else ''}")
-            plot_safely(out_dir)
-        barrier(rt)
-
-    started = time.perf_counter()
-    if step > 0 and rt.is_main:
-        tqdm.write(f"[{stage.name}] resuming at step {step}/{total} from {state_path}")
-    if step == 0 and stage.start_metrics is not None:
-        evaluate_and_keep_best(stage.start_metrics)  # the starting weights compete too; their scores are known
-    elif step == 0 and cfg.eval_at_start:
-        evaluate_and_keep_best()
-    batches = batches_from(loader, step)
+    cfg, rt = stage.cfg, run.rt
+    p.started = time.perf_counter()
+    if p.step > 0 and rt.is_main:
+        tqdm.write(f"[{stage.name}] resuming at step {p.step}/{t.total} from {state_path}")
+    if p.step == 0 and stage.start_metrics is not None:
+        _evaluate_and_keep_best(stage, run, t, p, log, stage.start_metrics)  # the starting weights compete too
+    elif p.step == 0 and cfg.eval_at_start:
+        _evaluate_and_keep_best(stage, run, t, p, log)
+    batches = batches_from(t.loader, p.step)
     window: dict[str, float] = {}
     window_steps = 0
-    bar = tqdm(total=total, initial=step, desc=stage.name, disable=not (run.progress and rt.is_main),
+    bar = tqdm(total=t.total, initial=p.step, desc=stage.name, disable=not (run.progress and rt.is_main),
                dynamic_ncols=True)
-    model.train()
-    while step < total:
+    t.model.train()
+    while p.step < t.total:
         batch = _to_device(next(batches), rt.device)
-        losses, grad_norm = train_step(stage, forward, batch, step, optimizer, scaler, params, rt, ddp)
-        scheduler.step()
-        step += 1
+        losses, grad_norm = train_step(stage, t.forward, batch, p.step, t.optimizer, t.scaler, t.params, rt, t.ddp)
+        t.scheduler.step()
+        p.step += 1
         bar.update(1)
 
         # --- log (averaged over the window since the last log line)
@@ -375,33 +444,23 @@ def train_stage(stage: Stage, run: Run) -> Path:
         for key, value in {"loss": total_loss, **losses}.items():
             window[key] = window.get(key, 0.0) + float(value)
         window_steps += 1
-        if step % cfg.log_every == 0 or step == total:
+        if p.step % cfg.log_every == 0 or p.step == t.total:
             means = {k: v / window_steps for k, v in window.items()}
             if not math.isfinite(means["loss"]):
-                raise FloatingPointError(f"[{stage.name}] loss is {means['loss']} at step {step}; lower the lr")
+                raise FloatingPointError(f"[{stage.name}] loss is {means['loss']} at step {p.step}; lower the lr")
             bar.set_postfix(loss=f"{means['loss']:.4f}")
-            log.write({"type": "train", "step": step, "loss": means["loss"], "lr": scheduler.get_last_lr()[0],
+            log.write({"type": "train", "step": p.step, "loss": means["loss"], "lr": t.scheduler.get_last_lr()[0],
                        "grad_norm": float(grad_norm), "subnets": {k: v for k, v in means.items() if k != "loss"},
-                       "time": round(elapsed + time.perf_counter() - started, 2)})
+                       "time": round(p.seconds(), 2)})
             window, window_steps = {}, 0
-        if step == total or (cfg.eval_every and step % cfg.eval_every == 0):
-            evaluate_and_keep_best()
-        if step % cfg.save_every == 0 and step < total:
-            save_training_state()
+        if p.step == t.total or (cfg.eval_every and p.step % cfg.eval_every == 0):
+            _evaluate_and_keep_best(stage, run, t, p, log)
+        if p.step % cfg.save_every == 0 and p.step < t.total:
+            _save_training_state(stage, run, t, p, log)
     bar.close()
 
-    elapsed += time.perf_counter() - started
-    if rt.is_main:
-        summary = {"stage": stage.name, "steps": total, "best_step": best_step, "best_score": best_score,
-                   "main_metric": run.task.main_metric, "train_seconds": round(elapsed, 1),
-                   "samples_per_second_with_eval": round(total * run.batch_size / max(elapsed, 1e-9), 2),
-                   "checkpoint": str(ckpt_path)}
-        with deferred_interrupt():
-            write_json_atomic(out_dir / SUMMARY_FILE, summary)  # written last: its presence means "done"
-            state_path.unlink(missing_ok=True)
-    barrier(rt)
-    if not ckpt_path.is_dir() and rt.is_main:
-        raise CheckpointError(f"{ckpt_path}: no checkpoint was written")
+    p.elapsed = p.seconds()
+    _write_summary(stage, run, t, p)
     return ckpt_path
 
 

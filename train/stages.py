@@ -61,9 +61,8 @@ def meta_for(cfg: TrainConfig, run: Run, stage: str, rewired: bool, init: str | 
     return CheckpointMeta(
         stage=stage, task=data.task.name, label_names=data.label_names, rewired=rewired,
         width_mults=list(cfg.width_mults), depth_mults=list(cfg.depth_mults), max_length=cfg.data.max_length,
-        backbone=cfg.backbone,
-        extra={"data_dir": data.provenance.get("data_dir"), "data": data.provenance, "init": init,
-               "augmented": bool(cfg.augment.enabled and stage in ("width", "depth")),
+        backbone=cfg.backbone, data=data.source,
+        extra={"init": init, "augmented": bool(cfg.augment.enabled and stage in ("width", "depth")),
                "config": cfg.to_dict()},
     )
 
@@ -133,7 +132,7 @@ def known_metrics(ckpt: str | Path, run: Run, names: list[str]) -> dict[str, dic
     """
     meta = read_meta(ckpt)
     metrics = saved_metrics(ckpt, run.task.main_metric)[1]
-    same_data = meta.extra.get("data") == run.data.provenance and meta.max_length == run.max_length
+    same_data = meta.data == run.data.source and meta.max_length == run.max_length
     if not metrics or sorted(metrics) != sorted(names) or not same_data:
         return None
     return metrics
