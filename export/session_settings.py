@@ -124,25 +124,41 @@ def choose(path: str | Path, feeds: Sequence[dict[str, np.ndarray]], target: str
     if not feeds:
         raise ValueError("choose() needs at least one input to time")
     candidates = [validate(c) for c in candidates]
-    sessions = [session(path, c, threads) for c in candidates]
+    ms = time_sessions([(path, c) for c in candidates], feeds, rounds, threads)
+    winner = pick(ms)
+    return {"settings": candidates[winner], "chosen_by": how_timed(len(feeds), rounds, threads),
+            "timings_ms": {label(c): round(t, 4) for c, t in zip(candidates, ms, strict=True)}}
+
+
+def time_sessions(pairs: Sequence[tuple[str | Path, dict[str, Any]]], feeds: Sequence[dict[str, np.ndarray]],
+                  rounds: int = 7, threads: int = 1) -> list[float]:
+    """Milliseconds per run of each (file, settings) pair on ``feeds``: interleaved, best round.
+
+    With one thread ONNX Runtime computes on the calling thread, so that thread's CPU time is the cost of
+    the run without the time other processes held the core (export runs on shared, loaded machines).
+    """
+    sessions = [session(path, settings, threads) for path, settings in pairs]
     for s in sessions:
         for feed in feeds[:2]:
             s.run(None, feed)  # first runs allocate
-    # With one thread ONNX Runtime computes on the calling thread, so that thread's CPU time is the cost
-    # of the run without the time other processes held the core (this machine is shared and loaded).
     clock = time.thread_time if threads == 1 else time.perf_counter
-    per_round: list[list[float]] = [[] for _ in candidates]
+    per_round: list[list[float]] = [[] for _ in sessions]
     for _ in range(rounds):
         for i, s in enumerate(sessions):
             start = clock()
             for feed in feeds:
                 s.run(None, feed)
             per_round[i].append((clock() - start) / len(feeds) * 1000.0)
-    ms = [min(r) for r in per_round]  # the least disturbed round
-    best = min(range(len(candidates)), key=ms.__getitem__)
-    winner = best if ms[best] < ms[0] * (1.0 - MIN_GAIN) else 0
-    return {"settings": candidates[winner],
-            "chosen_by": f"timed on {platform.machine()} ({platform.processor() or 'cpu'}), {threads} thread, "
-                         f"{len(feeds)} inputs x {rounds} interleaved rounds, best round of "
-                         f"{'thread CPU' if threads == 1 else 'wall'} time; min gain {MIN_GAIN:.0%}",
-            "timings_ms": {label(c): round(t, 4) for c, t in zip(candidates, ms, strict=True)}}
+    return [min(r) for r in per_round]  # the least disturbed round
+
+
+def pick(ms: Sequence[float]) -> int:
+    """Index of the fastest of ``ms``, or 0 (the reference) unless it is :data:`MIN_GAIN` faster."""
+    best = min(range(len(ms)), key=ms.__getitem__)
+    return best if ms[best] < ms[0] * (1.0 - MIN_GAIN) else 0
+
+
+def how_timed(n_feeds: int, rounds: int, threads: int) -> str:
+    return (f"timed on {platform.machine()} ({platform.processor() or 'cpu'}), {threads} thread, {n_feeds} inputs "
+            f"x {rounds} interleaved rounds, best round of {'thread CPU' if threads == 1 else 'wall'} time; "
+            f"min gain {MIN_GAIN:.0%}")

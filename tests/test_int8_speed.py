@@ -190,3 +190,24 @@ def test_pte_int8_stores_the_embedding_tables_as_int8(tmp_path):
     with torch.no_grad():
         want = model(input_ids=ids, attention_mask=args[1], token_type_ids=args[2]).logits
     assert torch.allclose(got, want, atol=0.05) and int(got.argmax()) == int(want.argmax())
+
+
+# ---------------------------------------------------------------------------------------------- fp32 graph
+
+
+def test_fused_fp32_graph_has_no_skip_layer_norm_and_ships_with_settings(tmp_path):
+    from export.inputs import Inputs
+    from export.optimize import choose_graph, fuse
+
+    plain = tmp_path / "plain.onnx"
+    export_onnx(wrap(_tiny_bert(), NAMES), NAMES, plain)
+    stats = fuse(plain, tmp_path / "fused.onnx")
+    ops = Counter(n.op_type for n in onnx.load(str(tmp_path / "fused.onnx")).graph.node)
+    assert stats.get("Attention") and ops["Attention"] == 4  # the fusions that do help still happen
+    assert ops["SkipLayerNormalization"] == 0 and "SkipLayerNormalization" not in stats
+    inputs = Inputs(NAMES, _feeds(), ["test"], "dev")
+    record = choose_graph(plain, tmp_path, tmp_path / "model.onnx", inputs)
+    assert record["graph"] in ("plain", "fused")
+    assert record["session_settings"]["settings"] in [S.validate(c) for c in S.CANDIDATES]
+    assert len(record["latency_ms"]) == 2 * len(S.CANDIDATES)
+    assert not (tmp_path / "fused.onnx").exists()  # the scratch copy is cleaned up
