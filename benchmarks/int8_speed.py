@@ -13,8 +13,9 @@ out the time other processes held the core: on a loaded machine the steadier of 
   quantized by ``optimum-cli onnxruntime quantize --avx512_vnni`` (``--teacher``; needs optimum's ONNX
   exporter; without it the full fp32 reference is our ``w1_d1`` fp32);
 - each sub-model's ``model.onnx`` (fp32) and ``model.int8.onnx`` as exported, default session (before);
-- each sub-model's INT8 rebuilt from its ``hf/`` by the current export code, with the session settings
-  that :func:`export.session_settings.choose` measures on this machine (after; ``--no-rebuild`` skips).
+- each sub-model's fp32 ``model.onnx``, ``model.int8.onnx`` and ``model.int8.ort`` rebuilt from its ``hf/``
+  by the current export code, with the session settings that export measures on this machine (ONNX) or
+  bakes in for ARM (``.ort``) (after; ``--no-rebuild`` skips).
 
 Columns: p50 ms; x the full fp32 model (the teacher when given); the FLOPs-ideal speed-up over the full
 model of the same kind (``flops_seq128`` from the manifest: w1_d1 / row) and the share of it reached (INT8
@@ -84,34 +85,48 @@ def teacher_files(ckpt: Path, work: Path) -> tuple[Path, Path]:
     return fp32_dir / "model.onnx", int8_dir / "model_quantized.onnx"
 
 
-def rebuild_int8(hf_dir: Path, out: Path) -> Path:
-    """The sub-model's INT8 file as the current export code builds it (plain graph -> dynamic INT8)."""
+def rebuild(hf_dir: Path, out: Path, seq: int, vocab: int) -> dict[str, tuple[Path, dict]]:
+    """The sub-model's files as the current export code builds them, with their session settings:
+    ``{"fp32": (model.onnx, settings), "int8": ..., "int8 .ort": ...}``. Reused when already built."""
+    from export.inputs import Inputs
     from export.onnx_export import export_onnx, wrap
+    from export.optimize import choose_graph
+    from export.ort_format import convert_to_ort
     from export.quantize import quantize_dynamic_int8
     from export.wrapper import load_eager
 
-    final = out / "model.int8.onnx"
-    if final.is_file():
-        return final
+    record = out / "settings.json"
+    if record.is_file():
+        saved = json.loads(record.read_text())
+        return {kind: (out / name, settings) for kind, (name, settings) in saved.items()}
     out.mkdir(parents=True, exist_ok=True)
     model = load_eager(hf_dir)
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if model.config.model_type == "bert" else [])
     plain = out / "plain.onnx"
     export_onnx(wrap(model, names), names, plain)
-    quantize_dynamic_int8(plain, out, final)
-    plain.unlink()
-    (out / "dynamic-input.onnx").unlink(missing_ok=True)
-    return final
+    probe = {n: v for n, v in feeds_for(None, seq, vocab).items() if n in names}
+    inputs = Inputs(names, [probe], ["random ids"], "bench")
+    fp32 = choose_graph(plain, out, out / "model.onnx", inputs)["session_settings"]["settings"]
+    quantize_dynamic_int8(plain, out, out / "model.int8.onnx")
+    int8 = S.choose(out / "model.int8.onnx", [probe])["settings"]
+    ort_record = convert_to_ort(out / "model.int8.onnx", out, out / "model.int8.ort", session_settings=S.ARM_DEFAULT)
+    for tmp in (plain, out / "dynamic-input.onnx"):
+        tmp.unlink(missing_ok=True)
+    saved = {"fp32": ("model.onnx", fp32), "int8": ("model.int8.onnx", int8),
+             "int8 .ort": ("model.int8.ort", ort_record["session_settings"])}
+    write_json_atomic(record, saved)
+    return {kind: (out / name, settings) for kind, (name, settings) in saved.items()}
 
 
 def feeds_for(session, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Batch 1, ``seq`` seeded random ids, all attended; only the inputs ``session`` takes (all if None)."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(1000, vocab, size=(1, seq), dtype=np.int64)
     values = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    return {i.name: values[i.name] for i in session.get_inputs()}
+    return values if session is None else {i.name: values[i.name] for i in session.get_inputs()}
 
 
-def build_rows(args) -> list[Row]:
+def build_rows(args, vocab: int) -> list[Row]:
     manifest = json.loads((args.export / "manifest.json").read_text())
     flops = {s["name"]: s["flops_seq128"] for s in manifest["subnets"]}
     rows: list[Row] = []
@@ -126,18 +141,14 @@ def build_rows(args) -> list[Row]:
     names = [s["name"] for s in manifest["subnets"] if not args.only or s["name"] in args.only]
     for name in tqdm(names, desc="sub-models"):
         folder = args.export / name
-        rows.append(Row(name, "fp32", "before", folder / "model.onnx", S.DEFAULT, flops[name]))
-        rows.append(Row(name, "int8", "before", folder / "model.int8.onnx", S.DEFAULT, flops[name]))
-        if args.rebuild:
-            path = rebuild_int8(folder / "hf", args.work / "after" / name)
-            rows.append(Row(name, "int8", "after", path, S.DEFAULT, flops[name]))
+        after = rebuild(folder / "hf", args.work / "after" / name, args.seq, vocab) if args.rebuild else {}
+        for kind, filename in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"), ("int8 .ort", "model.int8.ort")):
+            if (folder / filename).is_file():
+                rows.append(Row(name, kind, "before", folder / filename, S.DEFAULT, flops[name]))
+            if kind in after:
+                path, settings = after[kind]
+                rows.append(Row(name, kind, "after", path, settings, flops[name]))
     return rows
-
-
-def choose_settings(rows: list[Row], seq: int, vocab: int) -> None:
-    for row in tqdm([r for r in rows if r.variant == "after"], desc="session settings"):
-        probe = S.session(row.path, S.DEFAULT)
-        row.settings = S.choose(row.path, [feeds_for(probe, seq, vocab)], rounds=7)["settings"]
 
 
 def time_rows(rows: list[Row], seq: int, vocab: int, rounds: int, runs: int, threads: int) -> None:
@@ -237,9 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     vocab_file = args.export / "tokenizer" / "vocab.txt"
     # Ids from the exported vocabulary (a --vocab task export has fewer rows than the teacher's).
     vocab = len(vocab_file.read_text().splitlines()) if vocab_file.is_file() else 30522
-    rows = build_rows(args)
-    if args.rebuild:
-        choose_settings(rows, args.seq, vocab)
+    rows = build_rows(args, vocab)
     time_rows(rows, args.seq, vocab, args.rounds, args.runs, args.threads)
     records, summary = table(rows)
     text = markdown(records, summary, args)
