@@ -5,7 +5,7 @@ The fused graph is not always faster: with few heads per layer (the narrow sub-m
 session creation. So both are timed on real inputs, each with the session settings of
 :mod:`export.session_settings`, and the fastest (graph, settings) pair ships; the manifest records which.
 
-``SkipLayerNormalization`` is never fused here: its CPU kernel is a scalar loop, and measured at seq 128,
+``SkipLayerNormalization`` is never fused here (see :mod:`export.session_settings`): measured at seq 128,
 1 thread (thread CPU time, same run) the fused graph with it was 1.44x slower than without it for
 w0.25_d0.5 (3.53 vs 2.45 ms) and 1.12x for w1_d1 (18.9 vs 16.9 ms). Left out of the file, the session
 can still fuse it at load, which the shipped settings then disable where that is measured faster.
