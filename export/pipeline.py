@@ -259,7 +259,7 @@ def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> No
     # The contrib op's output has no type for ONNX shape inference: tell the quantizer it is fp32.
     int8 = quantize_dynamic_int8(int4, ctx.scratch, path, {"DefaultTensorType": onnx.TensorProto.FLOAT})
     record["details"] = {**int8, "word_embeddings": embeddings,
-                         "from": "plain graph"}
+                         "from": "plain graph", "session_settings": _session_settings(ctx.job, path)}
     counted = V.onnx_weight_count(path) + int4_count_correction(path)
     _verify_onnx(ctx.job, fmt, path, record, counted, "onnx-initializers")
 
@@ -270,7 +270,7 @@ def _build_onnx_qdq(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     if ctx.job.calibration is None:
         raise RuntimeError("static quantization needs calibration inputs (train split)")
     record["details"] = {**quantize_static_qdq(ctx.plain_onnx, ctx.scratch, path, ctx.job.calibration),
-                         "from": "plain graph"}
+                         "from": "plain graph", "session_settings": _session_settings(ctx.job, path)}
     _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
 
 
