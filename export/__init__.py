@@ -6,6 +6,7 @@
 - :mod:`export.wrapper`      the traced module (eager attention, precomputed additive mask)
 - :mod:`export.onnx_export`  ONNX fp32 with dynamic batch/sequence axes
 - :mod:`export.optimize`     onnxruntime's transformer fusions, kept where measured faster
+- :mod:`export.session_settings` the ONNX Runtime session settings each ONNX file ships with (measured on x86)
 - :mod:`export.quantize`     INT8 ONNX: dynamic per-channel, and static QDQ
 - :mod:`export.ort_format`   ``.ort`` for ONNX Runtime Mobile and the required-operators config
 - :mod:`export.coreml`       Core ML ``.mlpackage`` (fp16, int8 weights) and its spec validation

@@ -18,8 +18,13 @@ from dynabert.fileio import atomic_file
 CONFIG_NAME = "required_operators.config"
 
 
-def convert_to_ort(onnx_path: Path, scratch: Path, final: Path) -> dict:
-    """Convert ``onnx_path`` to ORT format at ``final`` (fixed optimizations for an ARM target)."""
+def convert_to_ort(onnx_path: Path, scratch: Path, final: Path, session_settings: dict | None = None) -> dict:
+    """Convert ``onnx_path`` to ORT format at ``final`` (fixed optimizations for an ARM target).
+
+    ``session_settings`` (see :mod:`export.session_settings`) are applied while converting: an ``.ort``
+    file holds the graph already optimized, so a fusion that must not happen (``disabled_optimizers``)
+    has to be left out here; the session that loads the file cannot undo it.
+    """
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
 
     logging.getLogger("ort_format_model.utils").setLevel(logging.ERROR)  # see write_required_operators
@@ -31,15 +36,44 @@ def convert_to_ort(onnx_path: Path, scratch: Path, final: Path) -> dict:
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         # "arm": phones are ARM, so no x86-only NCHWc layouts, and QDQ int8 kernels are allowed.
-        convert_onnx_models_to_ort(src, output_dir=work / "out", optimization_styles=[OptimizationStyle.Fixed],
-                                   target_platform="arm")
+        if session_settings:
+            _convert_with_settings(src, work / "out", session_settings)
+        else:
+            convert_onnx_models_to_ort(src, output_dir=work / "out", optimization_styles=[OptimizationStyle.Fixed],
+                                       target_platform="arm")
     produced = work / "out" / "model.ort"
     if not produced.is_file():
         raise RuntimeError(f"convert_onnx_models_to_ort wrote no .ort file: {log.getvalue()[-500:]}")
     with atomic_file(final) as tmp:
         shutil.copyfile(produced, tmp)
     shutil.rmtree(work, ignore_errors=True)
-    return {"optimization_style": "Fixed", "target_platform": "arm"}
+    record = {"optimization_style": "Fixed", "target_platform": "arm"}
+    if session_settings:
+        record["session_settings"] = session_settings
+    return record
+
+
+def _convert_with_settings(src: Path, out: Path, settings: dict) -> None:
+    """What ``convert_onnx_models_to_ort(..., [Fixed], target_platform="arm")`` does, plus ``settings``.
+
+    The tool cannot take them: it passes its own ``disabled_optimizers`` (the x86-only NCHWc layout) to
+    the session, which overrides the config entry that disables fusions. So the same conversion is done
+    here with the public session API: optimize at the settings' level with the tool's ARM config entry,
+    disable the NCHWc layout and the settings' fusions, and save the result in ORT format.
+    """
+    import onnxruntime as ort
+
+    from .session_settings import apply, validate
+
+    settings = validate(settings)
+    out.mkdir(parents=True, exist_ok=True)
+    options = apply({**settings, "disabled_optimizers": []})
+    options.optimized_model_filepath = str(out / "model.ort")
+    options.add_session_config_entry("session.save_model_format", "ORT")
+    options.add_session_config_entry("session.qdqisint8allowed", "1")  # the tool's entry for target "arm"
+    options.log_severity_level = 3
+    ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"],
+                         disabled_optimizers=["NchwcTransformer", *settings["disabled_optimizers"]])
 
 
 def write_required_operators(ort_files: list[Path], final: Path) -> None:

@@ -3,18 +3,23 @@
 Batch is fixed at 1 and the sequence length is dynamic (1 to ``max_length``): a second dynamic axis
 multiplies the symbolic-shape work of the lowering (already the slowest export here) and an app
 classifies one text at a time. The int8 variant quantizes the linear layers with XNNPACK's own quantizer
-(dynamic int8 activations, per-channel int8 weights); the embedding table stays fp32 because XNNPACK
-does not delegate embedding lookups and a quantized lookup would need the quantized kernel library in
-the app's runtime.
+(dynamic int8 activations, per-channel int8 weights) and stores the embedding tables (word, position,
+token type: most of a small sub-model's bytes) as int8 with one fp32 scale per row. XNNPACK does not
+delegate embedding lookups, so the lookup is written with stock ATen ops only (an int8 ``embedding``,
+a cast and a multiply by the row's scale, see :class:`Int8Embedding`): it runs on ExecuTorch's portable
+kernels, with no quantized-kernel library in the app's runtime (``quantized_decomposed::embedding_byte``
+would need one: ``Failed to load method`` without ``executorch.kernels.quantized``, checked here).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from dynabert.fileio import atomic_file
 
@@ -32,6 +37,10 @@ def export_pte(hf_model, names: list[str], max_length: int, final: Path, int8: b
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
     _quiet_logs()
+    embeddings = None
+    if int8:
+        hf_model = copy.deepcopy(hf_model)  # the caller's model is shared with the chain's other formats
+        embeddings = quantize_embeddings(hf_model)
     module = ExportWrapper(hf_model, with_token_types="token_type_ids" in names).eval()
     example_len = min(16, max_length)
     example = tuple(torch.full((1, example_len), 1000 if n == "input_ids" else 1, dtype=torch.long) for n in names)
@@ -49,12 +58,54 @@ def export_pte(hf_model, names: list[str], max_length: int, final: Path, int8: b
                                               ).to_executorch()
     with atomic_file(final) as tmp:
         tmp.write_bytes(lowered.buffer)
-    details = {"delegate": "XNNPACK", "batch": 1, "sequence": [1, max_length],
-               "weights_in_graph": weight_count(program)}
+    counted = weight_count(program)
+    if embeddings is not None:
+        # The per-row scales are quantization metadata, not model weights (as ONNX's scales are not
+        # counted apart either): without this the tiny test models' vocab-sized scales fail the count.
+        counted -= sum(rows for rows, _ in embeddings["tables"].values())
+    details = {"delegate": "XNNPACK", "batch": 1, "sequence": [1, max_length], "weights_in_graph": counted}
     if int8:
         details.update(weights="int8 per-channel (linear layers)", activations="dynamic int8",
-                       embeddings="fp32")
+                       embeddings=embeddings)
     return details
+
+
+class Int8Embedding(nn.Module):
+    """An embedding table stored as int8 with one fp32 scale per row (symmetric, round to nearest).
+
+    The lookup gathers int8 rows and their scales with ``F.embedding`` and multiplies: stock ATen ops
+    that ExecuTorch's portable kernels run, so the file needs no quantized-kernel library. One scale per
+    row (not per table) because rows differ in range (rare tokens have small rows): the per-row error is
+    at most half a step of that row's own scale.
+    """
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        table = table.detach().float()
+        scale = (table.abs().amax(dim=1, keepdim=True) / 127.0).clamp(min=torch.finfo(torch.float32).tiny)
+        self.register_buffer("weight", torch.clamp(torch.round(table / scale), -127, 127).to(torch.int8))
+        self.register_buffer("scales", scale)
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        rows = nn.functional.embedding(indices, self.weight).to(torch.float32)
+        return rows * nn.functional.embedding(indices, self.scales)
+
+
+def quantize_embeddings(hf_model) -> dict:
+    """Replace every ``nn.Embedding`` of ``hf_model``'s embeddings block by :class:`Int8Embedding`, in place.
+
+    Returns what the manifest records: the tables and the largest absolute rounding error.
+    """
+    block = hf_model.base_model.embeddings
+    tables, worst = {}, 0.0
+    for name, child in list(block.named_children()):
+        if isinstance(child, nn.Embedding):
+            quantized = Int8Embedding(child.weight)
+            error = (quantized.weight.float() * quantized.scales - child.weight.detach()).abs().max().item()
+            worst = max(worst, error)
+            setattr(block, name, quantized)
+            tables[name] = list(child.weight.shape)
+    return {"dtype": "int8, one fp32 scale per row", "tables": tables, "max_abs_error": worst}
 
 
 def _quantize(program, example, dynamic):

@@ -1,0 +1,264 @@
+"""INT8 at the FLOPs limit (issue #16): the 12 sub-models, fp32 and INT8, beside the optimum-exported teacher.
+
+    python benchmarks/int8_speed.py --export runs/quickstart/export --teacher runs/quickstart/teacher/checkpoint \\
+        --out runs/bench/int8_speed
+
+One interleaved run on ONNX Runtime CPU (batch 1, ``--seq`` tokens, ``--threads`` intra-op threads): every
+session is created first, then each round times every row (in a rotated order, so the machine's drift and
+its neighbours hit all rows alike); the table gives the median (p50) per row, of wall-clock time and of the
+calling thread's CPU time (with one thread ONNX Runtime computes on the calling thread, so CPU time leaves
+out the time other processes held the core: on a loaded machine the steadier of the two). Rows:
+
+- the teacher exported by ``optimum-cli export onnx`` (what a user would pick instead) and the same
+  quantized by ``optimum-cli onnxruntime quantize --avx512_vnni`` (``--teacher``; needs optimum's ONNX
+  exporter; without it the full fp32 reference is our ``w1_d1`` fp32);
+- each sub-model's ``model.onnx`` (fp32) and ``model.int8.onnx`` as exported, default session (before);
+- each sub-model's fp32 ``model.onnx``, ``model.int8.onnx`` and ``model.int8.ort`` rebuilt from its ``hf/``
+  by the current export code, with the session settings that export measures on this machine (ONNX) or
+  bakes in for ARM (``.ort``) (after; ``--no-rebuild`` skips).
+
+Columns: p50 ms; x the full fp32 model (the teacher when given); the FLOPs-ideal speed-up over the full
+model of the same kind (``flops_seq128`` from the manifest: w1_d1 / row) and the share of it reached (INT8
+rows against the full INT8 row of the same variant, fp32 rows against w1_d1 fp32). Writes
+``<out>/int8_speed.json`` and ``<out>/int8_speed.md``. Inputs: ``--seq`` token ids drawn (seeded) from the
+vocabulary, all attended: latency does not depend on which tokens they are. The export folder is only read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dynabert.fileio import write_json_atomic, write_text_atomic  # noqa: E402
+from export import session_settings as S  # noqa: E402
+
+
+@dataclass
+class Row:
+    model: str
+    kind: str  # "fp32" | "int8"
+    variant: str  # "teacher (optimum)" | "before" | "after"
+    path: Path
+    settings: dict
+    flops: int | None
+    times: list[float] = field(default_factory=list)  # wall ms per run
+    cpu: list[float] = field(default_factory=list)  # the calling thread's CPU ms per run
+    session: object = None
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def cpu_p50(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def optimum_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("optimum.exporters.onnx") is not None
+
+
+def teacher_files(ckpt: Path, work: Path) -> tuple[Path, Path]:
+    """Export ``ckpt`` with optimum-cli (fp32) and quantize it (--avx512_vnni) into ``work``, once."""
+    fp32_dir, int8_dir = work / "teacher_onnx", work / "teacher_onnx_int8"
+    cli = [sys.executable, "-m", "optimum.commands.optimum_cli"]
+    if not (fp32_dir / "model.onnx").is_file():
+        subprocess.run([*cli, "export", "onnx", "--model", str(ckpt), "--task", "text-classification", str(fp32_dir)],
+                       check=True, capture_output=True)
+    if not (int8_dir / "model_quantized.onnx").is_file():
+        subprocess.run([*cli, "onnxruntime", "quantize", "--onnx_model", str(fp32_dir), "--avx512_vnni",
+                        "-o", str(int8_dir)], check=True, capture_output=True)
+    return fp32_dir / "model.onnx", int8_dir / "model_quantized.onnx"
+
+
+def rebuild(hf_dir: Path, out: Path, seq: int, vocab: int) -> dict[str, tuple[Path, dict]]:
+    """The sub-model's files as the current export code builds them, with their session settings:
+    ``{"fp32": (model.onnx, settings), "int8": ..., "int8 .ort": ...}``. Reused when already built."""
+    from export.inputs import Inputs
+    from export.onnx_export import export_onnx, wrap
+    from export.optimize import choose_graph
+    from export.ort_format import convert_to_ort
+    from export.quantize import quantize_dynamic_int8
+    from export.wrapper import load_eager
+
+    record = out / "settings.json"
+    if record.is_file():
+        saved = json.loads(record.read_text())
+        return {kind: (out / name, settings) for kind, (name, settings) in saved.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_eager(hf_dir)
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if model.config.model_type == "bert" else [])
+    plain = out / "plain.onnx"
+    export_onnx(wrap(model, names), names, plain)
+    probe = {n: v for n, v in feeds_for(None, seq, vocab).items() if n in names}
+    inputs = Inputs(names, [probe], ["random ids"], "bench")
+    fp32 = choose_graph(plain, out, out / "model.onnx", inputs)["session_settings"]["settings"]
+    quantize_dynamic_int8(plain, out, out / "model.int8.onnx")
+    int8 = S.choose(out / "model.int8.onnx", [probe])["settings"]
+    ort_record = convert_to_ort(out / "model.int8.onnx", out, out / "model.int8.ort", session_settings=S.ARM_DEFAULT)
+    for tmp in (plain, out / "dynamic-input.onnx"):
+        tmp.unlink(missing_ok=True)
+    saved = {"fp32": ("model.onnx", fp32), "int8": ("model.int8.onnx", int8),
+             "int8 .ort": ("model.int8.ort", ort_record["session_settings"])}
+    write_json_atomic(record, saved)
+    return {kind: (out / name, settings) for kind, (name, settings) in saved.items()}
+
+
+def feeds_for(session, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Batch 1, ``seq`` seeded random ids, all attended; only the inputs ``session`` takes (all if None)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, vocab, size=(1, seq), dtype=np.int64)
+    values = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    return values if session is None else {i.name: values[i.name] for i in session.get_inputs()}
+
+
+def build_rows(args, vocab: int) -> list[Row]:
+    manifest = json.loads((args.export / "manifest.json").read_text())
+    flops = {s["name"]: s["flops_seq128"] for s in manifest["subnets"]}
+    rows: list[Row] = []
+    if args.teacher is not None:
+        if optimum_available():
+            fp32, int8 = teacher_files(args.teacher, args.work)
+            full = flops.get("w1_d1")
+            rows += [Row("teacher", "fp32", "teacher (optimum)", fp32, S.DEFAULT, full),
+                     Row("teacher", "int8", "teacher (optimum --avx512_vnni)", int8, S.DEFAULT, full)]
+        else:
+            print("optimum's ONNX exporter is not installed: the full fp32 reference is w1_d1 fp32")
+    names = [s["name"] for s in manifest["subnets"] if not args.only or s["name"] in args.only]
+    for name in tqdm(names, desc="sub-models"):
+        folder = args.export / name
+        after = rebuild(folder / "hf", args.work / "after" / name, args.seq, vocab) if args.rebuild else {}
+        for kind, filename in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"), ("int8 .ort", "model.int8.ort")):
+            if (folder / filename).is_file():
+                rows.append(Row(name, kind, "before", folder / filename, S.DEFAULT, flops[name]))
+            if kind in after:
+                path, settings = after[kind]
+                rows.append(Row(name, kind, "after", path, settings, flops[name]))
+    return rows
+
+
+def time_rows(rows: list[Row], seq: int, vocab: int, rounds: int, runs: int, threads: int) -> None:
+    for row in rows:
+        row.session = S.session(row.path, row.settings, threads)
+        row.feed = feeds_for(row.session, seq, vocab)
+        for _ in range(3):
+            row.session.run(None, row.feed)
+    for r in tqdm(range(rounds), desc="rounds"):
+        shift = r % len(rows)
+        for row in rows[shift:] + rows[:shift]:
+            for _ in range(runs):
+                start, cpu = time.perf_counter(), time.thread_time()
+                row.session.run(None, row.feed)
+                row.cpu.append((time.thread_time() - cpu) * 1000.0)
+                row.times.append((time.perf_counter() - start) * 1000.0)
+
+
+def table(rows: list[Row]) -> tuple[list[dict], dict]:
+    by = {(r.model, r.kind, r.variant): r for r in rows}
+    reference = by.get(("teacher", "fp32", "teacher (optimum)")) or by[("w1_d1", "fp32", "before")]
+    records = []
+    for r in rows:
+        full = by.get(("w1_d1", r.kind, r.variant))
+        ideal = reached = reached_cpu = None
+        if r.model != "teacher" and full is not None and r.flops:
+            ideal = full.flops / r.flops
+            reached = (full.p50 / r.p50) / ideal
+            reached_cpu = (full.cpu_p50 / r.cpu_p50) / ideal
+        records.append({"model": r.model, "kind": r.kind, "variant": r.variant, "file": r.path.name,
+                        "session": S.label(r.settings), "settings": r.settings, "p50_ms": round(r.p50, 3),
+                        "cpu_p50_ms": round(r.cpu_p50, 3),
+                        "x_full_fp32": round(reference.p50 / r.p50, 2),
+                        "x_full_fp32_cpu": round(reference.cpu_p50 / r.cpu_p50, 2),
+                        "flops_ideal_x": None if ideal is None else round(ideal, 2),
+                        "pct_of_flops_ideal": None if reached is None else round(100 * reached, 1),
+                        "pct_of_flops_ideal_cpu": None if reached_cpu is None else round(100 * reached_cpu, 1),
+                        "n": len(r.times)})
+    smallest = {v: by.get(("w0.25_d0.5", "int8", v)) for v in ("before", "after")}
+    summary = {"reference": f"{reference.model} {reference.kind} ({reference.variant})"}
+    for variant, row in smallest.items():
+        if row is None:
+            continue
+        int8 = [x for x in records if x["kind"] == "int8" and x["variant"] == variant and x["model"] != "w1_d1"
+                and x["pct_of_flops_ideal"] is not None]
+        summary[variant] = {"w0.25_d0.5_int8_x_full_fp32": round(reference.p50 / row.p50, 2),
+                            "w0.25_d0.5_int8_x_full_fp32_cpu": round(reference.cpu_p50 / row.cpu_p50, 2),
+                            "min_int8_pct_of_flops_ideal": min((x["pct_of_flops_ideal"] for x in int8), default=None),
+                            "min_int8_pct_of_flops_ideal_cpu": min((x["pct_of_flops_ideal_cpu"] for x in int8),
+                                                                   default=None)}
+    return records, summary
+
+
+def markdown(records: list[dict], summary: dict, args) -> str:
+    lines = [f"ONNX Runtime CPU, batch 1, seq {args.seq}, {args.threads} thread(s), {args.rounds} rounds x "
+             f"{args.runs} runs, interleaved; x full fp32 = against {summary['reference']}.", "",
+             "Wall = p50 of wall-clock ms; CPU = p50 of the calling thread's CPU ms (with 1 thread ONNX Runtime "
+             "computes on it), which leaves out the time other processes held the core.", "",
+             "| model | kind | variant | session | p50 ms wall | p50 ms CPU | × full fp32 wall / CPU | FLOPs-ideal × "
+             "| % of FLOPs-ideal wall / CPU |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for x in records:
+        ideal = "" if x["flops_ideal_x"] is None else f"{x['flops_ideal_x']:.2f}"
+        pct = ("" if x["pct_of_flops_ideal"] is None
+               else f"{x['pct_of_flops_ideal']:.0f} % / {x['pct_of_flops_ideal_cpu']:.0f} %")
+        lines.append(f"| {x['model']} | {x['kind']} | {x['variant']} | {x['session']} | {x['p50_ms']:.2f} | "
+                     f"{x['cpu_p50_ms']:.2f} | {x['x_full_fp32']:.2f} / {x['x_full_fp32_cpu']:.2f} | {ideal} | {pct} |")
+    lines.append("")
+    for variant in ("before", "after"):
+        if variant in summary:
+            s = summary[variant]
+            lines.append(f"- {variant}: w0.25_d0.5 INT8 = {s['w0.25_d0.5_int8_x_full_fp32']:.2f}x (wall) / "
+                         f"{s['w0.25_d0.5_int8_x_full_fp32_cpu']:.2f}x (CPU) the full fp32 model (target >= 15); "
+                         f"lowest INT8 share of FLOPs-ideal = {s['min_int8_pct_of_flops_ideal']} % (wall) / "
+                         f"{s['min_int8_pct_of_flops_ideal_cpu']} % (CPU) (target >= 75)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--export", type=Path, required=True, help="an export folder (holds manifest.json); read only")
+    parser.add_argument("--teacher", type=Path, help="the fine-tuned teacher checkpoint, exported with optimum-cli")
+    parser.add_argument("--work", type=Path, default=Path("runs/bench/int8_speed_work"),
+                        help="where the teacher's ONNX files and the rebuilt INT8 files go (reused when present)")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/int8_speed"))
+    parser.add_argument("--no-rebuild", dest="rebuild", action="store_false",
+                        help="time only the files as exported (no 'after' rows)")
+    parser.add_argument("--only", nargs="*", help="sub-model names to include (default: all 12)")
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--runs", type=int, default=2, help="timed runs per row per round")
+    args = parser.parse_args(argv)
+    if not (args.export / "manifest.json").is_file():
+        parser.error(f"{args.export} has no manifest.json (pass the folder export.all wrote)")
+
+    vocab_file = args.export / "tokenizer" / "vocab.txt"
+    # Ids from the exported vocabulary (a --vocab task export has fewer rows than the teacher's).
+    vocab = len(vocab_file.read_text().splitlines()) if vocab_file.is_file() else 30522
+    rows = build_rows(args, vocab)
+    time_rows(rows, args.seq, vocab, args.rounds, args.runs, args.threads)
+    records, summary = table(rows)
+    text = markdown(records, summary, args)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out / "int8_speed.json", {"seq": args.seq, "threads": args.threads, "rounds": args.rounds,
+                                                     "runs": args.runs, "rows": records, "summary": summary})
+    write_text_atomic(args.out / "int8_speed.md", text)
+    print(f"wrote {args.out / 'int8_speed.json'} and {args.out / 'int8_speed.md'}")
+
+
+if __name__ == "__main__":
+    main()
