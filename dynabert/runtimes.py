@@ -185,31 +185,25 @@ def _open_pytorch(path: Path, *, threads: int = 0, input_names: Sequence[str] = 
 
 # ---------------------------------------------------------------------------------------------- ONNX Runtime
 
-#: The per-file settings the ONNX Runtime entries apply (anything else is refused).
-ORT_SETTINGS = ("disabled_optimizers", "config_entries")
-
-
 class OrtSession(Session):
-    """ONNX Runtime on its CPU execution provider. ``settings``: ``disabled_optimizers`` (names passed to
-    ``InferenceSession``) and ``config_entries`` (``SessionOptions.add_session_config_entry`` pairs)."""
+    """ONNX Runtime on its CPU execution provider. ``settings``: the file's session settings in the format
+    of :mod:`dynabert.ort_settings` (graph optimization level, disabled fusions); anything else is refused."""
 
     runtime = "onnxruntime-cpu"
 
     def __init__(self, path: Path, threads: int, settings: Mapping | None = None) -> None:
         import onnxruntime as ort
 
+        from .ort_settings import SettingsError, apply
+
         self.threads = threads
-        settings = dict(settings or {})
-        unknown = sorted(set(settings) - set(ORT_SETTINGS))
-        if unknown:
-            raise ValueError(f"{self.runtime}: unknown session setting(s) {unknown}; known: {list(ORT_SETTINGS)}")
         options = self._options(ort)
-        for key, value in dict(settings.get("config_entries") or {}).items():
-            options.add_session_config_entry(str(key), str(value))
-        kwargs = {}
-        if settings.get("disabled_optimizers"):
-            kwargs["disabled_optimizers"] = [str(x) for x in settings["disabled_optimizers"]]
-        self.session = ort.InferenceSession(str(path), options, providers=self._providers(), **kwargs)
+        if settings:
+            try:
+                apply(dict(settings), options)
+            except SettingsError as exc:
+                raise ValueError(f"{self.runtime}: {exc}") from None
+        self.session = ort.InferenceSession(str(path), options, providers=self._providers())
 
     def _options(self, ort: Any) -> Any:
         options = ort.SessionOptions()

@@ -221,6 +221,7 @@ def _build_onnx(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
 
     job = ctx.job
     record["details"] = choose_graph(ctx.plain_onnx, ctx.scratch, path, job.inputs)
+    _ship_settings(record, record["details"]["session_settings"])
     _verify_onnx(job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
 
 
@@ -243,6 +244,13 @@ def _verify_onnx(job: SubnetJob, fmt: str, path: Path, record: dict, counted: in
                                          ONNX_REL_TOL)
 
 
+def _ship_settings(record: dict, choice: dict) -> None:
+    """The file ships with ``choice["settings"]``: the manifest's per-artifact ``session_settings`` (what every
+    runtime applies when it opens the file, parity included); how they were chosen stays in ``details``."""
+    record["details"]["session_settings"] = choice
+    record["session_settings"] = choice["settings"]
+
+
 def _session_settings(job: SubnetJob, path: Path) -> dict:
     """The ONNX Runtime session settings that go with ``path``, measured here (see export.session_settings)."""
     from .session_settings import choose
@@ -254,7 +262,7 @@ def _build_onnx_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     from .quantize import quantize_dynamic_int8
 
     record["details"] = {**quantize_dynamic_int8(ctx.plain_onnx, ctx.scratch, path), "from": "plain graph"}
-    record["details"]["session_settings"] = _session_settings(ctx.job, path)
+    _ship_settings(record, _session_settings(ctx.job, path))
     _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
 
 
@@ -268,8 +276,8 @@ def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> No
     embeddings = quantize_word_embeddings_int4(ctx.plain_onnx, int4)
     # The contrib op's output has no type for ONNX shape inference: tell the quantizer it is fp32.
     int8 = quantize_dynamic_int8(int4, ctx.scratch, path, {"DefaultTensorType": onnx.TensorProto.FLOAT})
-    record["details"] = {**int8, "word_embeddings": embeddings,
-                         "from": "plain graph", "session_settings": _session_settings(ctx.job, path)}
+    record["details"] = {**int8, "word_embeddings": embeddings, "from": "plain graph"}
+    _ship_settings(record, _session_settings(ctx.job, path))
     counted = V.onnx_weight_count(path) + int4_count_correction(path)
     _verify_onnx(ctx.job, fmt, path, record, counted, "onnx-initializers")
 
@@ -280,7 +288,8 @@ def _build_onnx_qdq(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     if ctx.job.calibration is None:
         raise RuntimeError("static quantization needs calibration inputs (train split)")
     record["details"] = {**quantize_static_qdq(ctx.plain_onnx, ctx.scratch, path, ctx.job.calibration),
-                         "from": "plain graph", "session_settings": _session_settings(ctx.job, path)}
+                         "from": "plain graph"}
+    _ship_settings(record, _session_settings(ctx.job, path))
     _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
 
 
@@ -291,8 +300,8 @@ def _build_ort(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     source = ctx.job.path(FORMATS[fmt].source)
     # .ort files are for phones (ARM): the ARM default settings are baked in when converting.
     record["details"] = convert_to_ort(source, ctx.scratch, path, session_settings=ARM_DEFAULT)
-    record["details"]["session_settings"] = {"settings": ARM_DEFAULT,
-                                             "chosen_by": "default for ARM (not timed: see export.session_settings)"}
+    _ship_settings(record, {"settings": ARM_DEFAULT,
+                            "chosen_by": "default for ARM (not timed: see export.session_settings)"})
     counted = V.ort_weight_count(path)
     if FORMATS[fmt].precision == "int8+int4emb":  # 4-bit tables are counted in values (see int4_count_correction)
         from .embeddings import int4_count_correction

@@ -59,8 +59,8 @@ def test_ort_session_runs_and_takes_only_known_settings(toy_onnx):
     np.testing.assert_allclose(session.run(feeds), want, rtol=1e-6)
     session.close()
     tuned = catalogue.open_session("onnxruntime-cpu", toy_onnx, threads=1,
-                                   settings={"disabled_optimizers": ["MatMulAddFusion"],
-                                             "config_entries": {"session.intra_op.allow_spinning": "0"}})
+                                   settings={"graph_optimization_level": "ORT_ENABLE_EXTENDED",
+                                             "disabled_optimizers": ["MatMulAddFusion"]})
     np.testing.assert_allclose(tuned.run(feeds), want, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown session setting"):
         catalogue.open_session("onnxruntime-cpu", toy_onnx, settings={"graph_level": 1})
