@@ -1,0 +1,201 @@
+"""LiteRT (``.tflite``): fp32 through litert-torch, dynamic-range INT8 through ai-edge-quantizer, and the runner.
+
+The graph is the one every exporter traces (:class:`export.wrapper.ExportWrapper`) with int32 inputs
+(``input_ids``, ``attention_mask``[, ``token_type_ids``]; LiteRT has no int64 tensors on most delegates, and
+litert-torch downcasts them anyway) and one float32 output, the logits.
+
+**Fixed shape.** The file takes exactly ``[1, sequence]`` (``sequence`` is the export's ``max_length``).
+litert-torch 0.10 cannot convert a dynamic sequence axis: its default lowering routes ops through a JAX
+bridge that rejects symbolic dimensions (its own test suite says so in ``test_compiled_model.py``; a
+``torch.export.Dim`` on the sequence fails on BERT's position-id slice, and on ``arange``/``cumsum``
+rewrites of it), and resizing a static-shape ``.tflite`` is unsound because the converter bakes the
+length into reshape constants. So :class:`LiteRTSession` pads a shorter input on the right with
+``attention_mask`` 0 (the masked positions cannot change the ``[CLS]``-pooled logits: exp(-1e4) is 0 in
+fp32) and refuses a longer one. Latency is therefore the same at every length up to ``max_length``: it is
+the cost at ``max_length``, and that is what an app pays with this file too.
+
+**INT8** is ai-edge-quantizer's ``dynamic_wi8_afp32`` recipe: int8 per-channel weights, fp32 activations
+(quantized on the fly inside the kernels), the TFLite counterpart of ONNX Runtime's dynamic INT8.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from dynabert.fileio import atomic_file
+from dynabert.quiet import native_stderr_silenced
+
+from .wrapper import ExportWrapper
+
+#: The signature litert-torch writes when a module is converted without a name.
+SIGNATURE = "serving_default"
+#: The id the padded positions get; any id works (they are masked), 0 is [PAD] in BERT vocabularies.
+PAD_ID = 0
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    # The converter and the quantizer print progress bars, size summaries and C++ INFO logs on every call;
+    # the pipeline prints its own progress, and errors still raise.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            native_stderr_silenced(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextlib.contextmanager
+def _native_output_silenced() -> Iterator[None]:
+    """fd 1 and fd 2 to /dev/null, C stdio flushed before they come back.
+
+    LiteRT logs its delegate creation with C ``printf`` to stdout, which is block-buffered when stdout is a
+    pipe: without the flush the line would surface at process exit, after the caller's output.
+    """
+    import ctypes
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        with native_stderr_silenced():
+            try:
+                yield
+            finally:
+                ctypes.CDLL(None).fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def export_litert(hf_model, names: list[str], sequence: int, final: Path) -> dict:
+    """Convert ``hf_model`` (a sliced classifier loaded with :func:`export.wrapper.load_eager`) to an fp32
+    ``.tflite`` at ``final`` taking ``names`` as int32 ``[1, sequence]``; returns the manifest's details."""
+    import torch
+
+    with _quiet():  # importing it loads jaxlib and the converter, which log to fd 2
+        import litert_torch
+
+    module = ExportWrapper(hf_model, with_token_types="token_type_ids" in names, cast_ids=True).eval()
+    # An all-ones mask is fine for tracing: the mask is data in this graph (no branch on it, see wrapper).
+    example = {n: torch.full((1, sequence), 1000 if n == "input_ids" else 1, dtype=torch.int32) for n in names}
+    start = time.perf_counter()
+    with torch.no_grad(), _quiet():
+        edge = litert_torch.convert(module, sample_kwargs=example)
+    seconds = time.perf_counter() - start
+    with atomic_file(final) as tmp, _quiet():
+        edge.export(str(tmp))
+    return {"converter": f"litert-torch {litert_torch.__version__}", "batch": 1, "sequence": sequence,
+            "shape": "fixed (shorter inputs are padded with attention_mask 0)", "input_dtype": "int32",
+            "convert_seconds": round(seconds, 3)}
+
+
+def quantize_litert_int8(source: Path, final: Path) -> dict:
+    """Dynamic-range INT8 of the fp32 ``.tflite`` at ``source`` (int8 per-channel weights, fp32 activations)."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    with _quiet():
+        q = quantizer.Quantizer(str(source))
+        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        result = q.quantize()
+    if result.quantized_model is None:
+        raise RuntimeError(f"ai-edge-quantizer returned no model for {source}")
+    with atomic_file(final) as tmp:
+        tmp.write_bytes(bytes(result.quantized_model))
+    return {"method": "dynamic", "recipe": "ai_edge_quantizer dynamic_wi8_afp32",
+            "weights": "int8 per-channel", "activations": "fp32 (quantized on the fly by the kernels)"}
+
+
+def tflite_weight_count(path: Path) -> int:
+    """Elements of the constant tensors a ``.tflite`` stores (float and int8 buffers, each buffer once).
+
+    Integer shape and index constants are not weights and are left out, as are scalars (as in
+    :func:`export.verify.onnx_weight_count`); per-channel scales live in quantization parameters, not in
+    buffers, so an INT8 file counts the same elements as its fp32 source.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    weight_types = {schema.TensorType.FLOAT32, schema.TensorType.FLOAT16, schema.TensorType.INT8,
+                    schema.TensorType.UINT8, schema.TensorType.INT4}
+    seen: set[int] = set()
+    total = 0
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        for t in range(graph.TensorsLength()):
+            tensor = graph.Tensors(t)
+            index = tensor.Buffer()
+            if index == 0 or index in seen or tensor.Type() not in weight_types:
+                continue  # buffer 0 is the empty sentinel: activations and inputs point at it
+            buffer = model.Buffers(index)
+            if buffer.DataLength() == 0 and buffer.Size() == 0:
+                continue
+            seen.add(index)
+            count = int(np.prod(tensor.ShapeAsNumpy())) if tensor.ShapeLength() else 1
+            if count > 1:
+                total += count
+    return total
+
+
+class LiteRTSession:
+    """A ``.tflite`` classifier in LiteRT's interpreter with the XNNPACK delegate and ``threads`` threads.
+
+    ``run`` takes int arrays ``[batch, length]`` by input name (``length`` up to the file's fixed length;
+    rows are run one at a time, the file being batch 1) and returns float32 logits ``[batch, labels]``.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.path = Path(path)
+        self.threads = threads
+        # BUILTIN applies LiteRT's default delegate, XNNPACK, to every op it supports; num_threads sizes
+        # both the interpreter's and XNNPACK's pools.
+        with _native_output_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
+                                            experimental_op_resolver_type=OpResolverType.BUILTIN)
+            # The delegate is applied lazily, at the first allocation: do it here, in the quiet block, and
+            # so that loading (not the first run) pays for XNNPACK's weight packing.
+            self._interpreter.allocate_tensors()
+            self._runner = self._interpreter.get_signature_runner(SIGNATURE)
+        details = self._runner.get_input_details()
+        self.input_names: list[str] = list(details)
+        shapes = {tuple(int(d) for d in details[n]["shape"]) for n in self.input_names}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[0] != 1:
+            raise ValueError(f"{self.path}: expected int32 inputs all of shape [1, sequence], got {shapes}")
+        self.sequence: int = next(iter(shapes))[1]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if self._runner is None:
+            raise RuntimeError(f"{self.path}: session is closed")
+        missing = [n for n in self.input_names if n not in feeds]
+        if missing:
+            raise ValueError(f"{self.path}: missing inputs {missing}; the file takes {self.input_names}")
+        batch, length = feeds[self.input_names[0]].shape
+        if length > self.sequence:
+            raise ValueError(f"{self.path}: input length {length} > the file's fixed length {self.sequence}")
+        rows = []
+        for row in range(batch):
+            padded = {}
+            for name in self.input_names:
+                value = np.full((1, self.sequence), PAD_ID, dtype=np.int32)  # mask and token types pad with 0 too
+                value[0, :length] = feeds[name][row]
+                padded[name] = value
+            out = self._runner(**padded)
+            rows.append(np.asarray(next(iter(out.values())), dtype=np.float32).reshape(1, -1))
+        return np.concatenate(rows)
+
+    def close(self) -> None:
+        self._runner = None
+        self._interpreter = None
