@@ -35,9 +35,22 @@ sys.path.insert(0, str(REPO))
 
 from dynabert.fileio import write_json_atomic, write_text_atomic  # noqa: E402
 from export.litert import LiteRTSession, export_litert, quantize_litert_int8, tflite_weight_count  # noqa: E402
-from export.verify import ort_session  # noqa: E402
 
 WARMUP = 3
+
+
+def ort_session(path: Path, threads: int):
+    """ONNX Runtime as device_bench's onnxruntime-mobile runs a file: sequential, no thread spinning (a
+    spinning pool also steals the CPU the interleaved LiteRT runs need on a shared machine)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def dev_examples(manifest: dict, export: Path, n: int) -> tuple[list[dict[str, np.ndarray]], list[int]]:
