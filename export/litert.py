@@ -21,6 +21,7 @@ the cost at ``max_length``, and that is what an app pays with this file too.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import sys
@@ -34,12 +35,20 @@ import numpy as np
 from dynabert.fileio import atomic_file
 from dynabert.quiet import native_stderr_silenced
 
-from .wrapper import ExportWrapper
-
 #: The signature litert-torch writes when a module is converted without a name.
 SIGNATURE = "serving_default"
 #: The id the padded positions get; any id works (they are masked), 0 is [PAD] in BERT vocabularies.
 PAD_ID = 0
+
+
+def unavailable_reason() -> str | None:
+    """None when :class:`LiteRTSession` can run here, else why not and what to install.
+
+    Running needs only ``ai-edge-litert`` (22 MB); exporting needs the whole ``litert`` extra.
+    """
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        return "needs ai-edge-litert (pip install 'dynabert-edge[litert]')"
+    return None
 
 
 @contextlib.contextmanager
@@ -81,6 +90,8 @@ def export_litert(hf_model, names: list[str], sequence: int, final: Path) -> dic
     """Convert ``hf_model`` (a sliced classifier loaded with :func:`export.wrapper.load_eager`) to an fp32
     ``.tflite`` at ``final`` taking ``names`` as int32 ``[1, sequence]``; returns the manifest's details."""
     import torch
+
+    from .wrapper import ExportWrapper  # here, not at the top: the runner must not import torch (RSS)
 
     with _quiet():  # importing it loads jaxlib and the converter, which log to fd 2
         import litert_torch
