@@ -187,3 +187,11 @@ def test_quantizing_a_bad_file_leaves_nothing(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - whatever the quantizer raises, no file may be left
         quantize_litert_int8(bad, tmp_path / "model.int8.tflite")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+
+
+def test_unavailable_reason_names_the_extra(monkeypatch):
+    import export.litert as litert
+
+    assert litert.unavailable_reason() is None
+    monkeypatch.setattr(litert.importlib.util, "find_spec", lambda name: None)
+    assert "dynabert-edge[litert]" in litert.unavailable_reason()
