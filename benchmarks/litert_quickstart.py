@@ -5,7 +5,7 @@
 
 Reads each sub-model's ``hf/`` and ``model.int8.onnx`` (nothing in the export is written) and, per sub-model:
 
-1. converts ``hf/`` to fp32 ``.tflite`` at the fixed shape ``[1, --seq]`` and quantizes it to dynamic-range
+1. converts ``hf/`` to fp32 ``.tflite`` (length buckets 16, 32, ... up to ``--seq``) and quantizes it to dynamic-range
    INT8 (:mod:`export.litert`), timing both (wall and CPU seconds; the machine may be shared);
 
 and, for the sub-models in ``--measure`` (default: all),
@@ -40,6 +40,8 @@ from dynabert.fileio import write_json_atomic, write_text_atomic  # noqa: E402
 from export.litert import LiteRTSession, export_litert, quantize_litert_int8, tflite_weight_count  # noqa: E402
 
 WARMUP = 3
+#: A second, short length timed too: LiteRT runs it in its 32-token bucket, ONNX Runtime at exactly 32.
+SHORT = 32
 
 
 def ort_session(path: Path, threads: int):
@@ -146,6 +148,7 @@ def measure_subnet(sub: dict, export: Path, out: Path, args, features, gold) -> 
     ids = rng.integers(1000, 20000, (1, args.seq), dtype=np.int64)
     feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
     feed = {n: feed[n] for n in names}
+    short = {n: v[:, :SHORT] for n, v in feed.items()}
     ms = {}
     for threads in (1, 2):
         lite = {"litert": LiteRTSession(fp32, threads), "litert-int8": LiteRTSession(int8, threads)}
@@ -153,6 +156,7 @@ def measure_subnet(sub: dict, export: Path, out: Path, args, features, gold) -> 
         runners = {"litert": lite["litert"].run, "litert-int8": lite["litert-int8"].run,
                    "onnx-int8": lambda f, s=ort_t: s.run(None, f)[0]}
         ms[threads] = latency(runners, feed, args.rounds)
+        ms[f"{threads}@{SHORT}"] = latency(runners, short, args.rounds)
         for s in lite.values():
             s.close()
     return {"parity": {name: agreement(o, reference, gold) for name, o in outputs.items()},
@@ -165,7 +169,7 @@ def _times(t: dict) -> str:
 
 def markdown(results: list[dict], args) -> str:
     mb = 1e6
-    lines = [f"LiteRT beside ONNX Runtime INT8 on {args.export}: .tflite files at the fixed shape [1, {args.seq}]; "
+    lines = [f"LiteRT beside ONNX Runtime INT8 on {args.export}: .tflite files with buckets up to {args.seq}; "
              f"{platform.machine()}, a shared CPU (wall seconds depend on the neighbours, CPU seconds less)", "",
              "| sub-model | params | convert s (CPU s) | quantize s | fp32 MB | INT8 MB | ORT INT8 MB |",
              "|---|---|---|---|---|---|---|"]
@@ -176,19 +180,20 @@ def markdown(results: list[dict], args) -> str:
                      f"{b['litert-int8'] / mb:.1f} | {b['onnx-int8'] / mb:.1f} |")
     measured = [r for r in results if "latency_ms" in r]
     if measured:
-        lines += ["", f"Against PyTorch on the first {args.n_dev} dev rows (each padded to {args.seq} by the "
-                      f"runner); latency p50 (min) of {args.rounds} runs at {args.seq} tokens, the three files "
-                      "taking turns.", "",
+        lines += ["", f"Against PyTorch on the first {args.n_dev} dev rows (each padded to its bucket by the "
+                      f"runner); latency p50 (min) of {args.rounds} runs at {args.seq} and {SHORT} tokens, the "
+                      "three files taking turns.", "",
                   "| sub-model | fp32 max diff | INT8 agree | ORT INT8 agree | accuracy pt / INT8 / ORT INT8 "
-                  "| 1 thread ms fp32 / INT8 / ORT INT8 | 2 threads ms fp32 / INT8 / ORT INT8 |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| 1 thread ms fp32 / INT8 / ORT INT8 | 2 threads ms fp32 / INT8 / ORT INT8 "
+                  f"| {SHORT} tokens, 1 thread | {SHORT} tokens, 2 threads |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in measured:
             p, t = r["parity"], r["latency_ms"]
             lines.append(
                 f"| {r['subnet']} | {p['litert']['max_abs_diff']:.1e} | {p['litert-int8']['argmax_agreement']:.3f} | "
                 f"{p['onnx-int8']['argmax_agreement']:.3f} | {r['pytorch_accuracy']:.3f} / "
                 f"{p['litert-int8']['accuracy']:.3f} / {p['onnx-int8']['accuracy']:.3f} | "
-                f"{_times(t[1])} | {_times(t[2])} |")
+                f"{_times(t[1])} | {_times(t[2])} | {_times(t[f'1@{SHORT}'])} | {_times(t[f'2@{SHORT}'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export", type=Path, required=True, help="an export folder (holding manifest.json)")
     parser.add_argument("--out", type=Path, required=True, help="where the .tflite files and results go")
-    parser.add_argument("--seq", type=int, default=128, help="the fixed sequence length of the .tflite files")
+    parser.add_argument("--seq", type=int, default=128, help="the longest bucket of the .tflite files")
     parser.add_argument("--n-dev", type=int, default=300, help="dev examples for agreement and accuracy")
     parser.add_argument("--rounds", type=int, default=30, help="timed runs per file and thread count")
     parser.add_argument("--subnets", help="comma-separated sub-models to convert (default: all)")
