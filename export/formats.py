@@ -61,6 +61,12 @@ FORMATS: dict[str, Format] = {
         Format("pte", "model.pte", "fp32", "executorch-xnnpack", "executorch", source="hf", extra="executorch"),
         Format("pte-int8", "model.int8.pte", "int8", "executorch-xnnpack", "executorch", source="hf",
                extra="executorch", gate="approx"),
+        # Fixed shapes, one signature per length bucket up to max_length (litert-torch cannot convert a dynamic
+        # sequence axis; see export.litert).
+        Format("litert", "model.tflite", "fp32", "litert-xnnpack", "litert-torch", source="hf", extra="litert"),
+        # Dynamic range (ai-edge-quantizer dynamic_wi8_afp32): int8 per-channel weights, fp32 activations.
+        Format("litert-int8", "model.int8.tflite", "int8", "litert-xnnpack", "litert-torch", source="litert",
+               extra="litert", gate="approx"),
     )
 }
 
@@ -72,10 +78,11 @@ CHAINS: tuple[tuple[str, ...], ...] = (
     ("coreml", "coreml-int8"),
     ("pte",),
     ("pte-int8",),
+    ("litert", "litert-int8"),
 )
 
 _IMPORT_NAME = {"onnxruntime": "onnxruntime", "coremltools": "coremltools", "executorch": "executorch",
-                "transformers": "transformers"}
+                "transformers": "transformers", "litert-torch": "litert_torch"}
 
 
 def tool_available(tool: str) -> bool:
