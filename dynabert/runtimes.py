@@ -385,6 +385,20 @@ def _coreml_missing() -> str | None:
 # ---------------------------------------------------------------------------------------------- the phone
 
 
+def _open_litert(path: Path, *, threads: int = 0, input_names: Sequence[str] = (),
+                 settings: Mapping | None = None) -> Session:
+    from .litert_runner import LiteRTSession
+
+    _no_settings("litert-xnnpack", settings)
+    return _Adapted(LiteRTSession(path, max(1, threads)), "litert-xnnpack")
+
+
+def _litert_missing() -> str | None:
+    from .litert_runner import unavailable_reason
+
+    return unavailable_reason()
+
+
 def _open_on_phone(path: Path, **_: Any) -> Session:
     raise RuntimeError("android-onnxruntime runs in the demo app on a phone (device_bench.adb), not in this process")
 
@@ -416,6 +430,11 @@ CATALOGUE: dict[str, Runtime] = {
                 imports=("torch", "executorch.runtime"), own=True, batch_one=True),
         Runtime("coreml", ("coreml",), "Core ML, CPU only", _open_coreml, _coreml_missing, threads="none",
                 memory_family="coreml", imports=("coremltools",), own=True, batch_one=True, ids_dtype="int32"),
+        # LiteRT files are batch 1 and int32, one fixed-shape signature per length bucket (dynabert.litert_runner):
+        # a latency is the cost at the bucket that holds the length.
+        Runtime("litert-xnnpack", ("litert-xnnpack",), "LiteRT interpreter, XNNPACK delegate (length buckets)",
+                _open_litert, _litert_missing, threads="mobile", memory_family="litert",
+                imports=("ai_edge_litert.interpreter",), own=True, batch_one=True, ids_dtype="int32"),
         Runtime("android-onnxruntime", ("onnxruntime", "onnxruntime-mobile"),
                 "the demo app's ONNX Runtime on an Android phone (adb)", _open_on_phone, _phone_only,
                 threads="none", where="android",

@@ -1,4 +1,6 @@
-"""LiteRT (``.tflite``): fp32 through litert-torch, dynamic-range INT8 through ai-edge-quantizer, and the runner.
+"""LiteRT (``.tflite``): fp32 through litert-torch, dynamic-range INT8 through ai-edge-quantizer.
+
+The runner that opens these files, and the bucket layout both sides share, are in :mod:`dynabert.litert_runner`.
 
 The graph is the one every exporter traces (:class:`export.wrapper.ExportWrapper`) with int32 inputs
 (``input_ids``, ``attention_mask``[, ``token_type_ids``]; LiteRT has no int64 tensors on most delegates, and
@@ -22,10 +24,7 @@ cannot change the ``[CLS]``-pooled logits: exp(-1e4) is 0 in fp32), and refuses 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
-import os
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -34,24 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from dynabert.fileio import atomic_file
+from dynabert.litert_runner import (  # noqa: F401  (the runner and the file layout are core; re-exported here)
+    FIRST_BUCKET,
+    PAD_ID,
+    SIGNATURE_PREFIX,
+    LiteRTSession,
+    buckets,
+    unavailable_reason,
+)
 from dynabert.quiet import native_stderr_silenced
-
-#: Signature names: ``seq16``, ``seq32``, ... one per bucket length.
-SIGNATURE_PREFIX = "seq"
-#: The smallest bucket; each next one doubles, up to the export's max_length.
-FIRST_BUCKET = 16
-#: The id the padded positions get; any id works (they are masked), 0 is [PAD] in BERT vocabularies.
-PAD_ID = 0
-
-
-def unavailable_reason() -> str | None:
-    """None when :class:`LiteRTSession` can run here, else why not and what to install.
-
-    Running needs only ``ai-edge-litert`` (22 MB); exporting needs the whole ``litert`` extra.
-    """
-    if importlib.util.find_spec("ai_edge_litert") is None:
-        return "needs ai-edge-litert (pip install 'dynabert-edge[litert]')"
-    return None
 
 
 @contextlib.contextmanager
@@ -62,46 +52,6 @@ def _quiet() -> Iterator[None]:
             native_stderr_silenced(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
-
-
-@contextlib.contextmanager
-def _native_output_silenced() -> Iterator[None]:
-    """fd 1 and fd 2 to /dev/null, C stdio flushed before they come back.
-
-    LiteRT logs its delegate creation with C ``printf`` to stdout, which is block-buffered when stdout is a
-    pipe: without the flush the line would surface at process exit, after the caller's output.
-    """
-    import ctypes
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        with native_stderr_silenced():
-            try:
-                yield
-            finally:
-                ctypes.CDLL(None).fflush(None)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-def buckets(max_length: int) -> list[int]:
-    """The bucket lengths of a file for ``max_length``: 16, 32, 64, ... below it, then ``max_length``.
-
-    Doubling keeps the padding under half of any input (so latency within about 2x of an exact-length
-    graph) with few signatures: each one adds its conversion time, not its weights.
-    """
-    if max_length < 1:
-        raise ValueError(f"max_length must be >= 1, got {max_length}")
-    lengths, length = [], FIRST_BUCKET
-    while length < max_length:
-        lengths.append(length)
-        length *= 2
-    return [*lengths, max_length]
 
 
 def export_litert(hf_model, names: list[str], max_length: int, final: Path) -> dict:
@@ -179,77 +129,3 @@ def tflite_weight_count(path: Path) -> int:
             if count > 1:
                 total += count
     return total
-
-
-class LiteRTSession:
-    """A ``.tflite`` classifier in LiteRT's interpreter with the XNNPACK delegate and ``threads`` threads.
-
-    ``run`` takes int arrays ``[batch, length]`` by input name (``length`` up to the file's largest bucket,
-    :attr:`sequence`; each row runs in the smallest bucket that holds the batch's length, the file being
-    batch 1) and returns float32 logits ``[batch, labels]``.
-    """
-
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        self.path = Path(path)
-        self.threads = threads
-        # BUILTIN applies LiteRT's default delegate, XNNPACK, to every op it supports; num_threads sizes
-        # both the interpreter's and XNNPACK's pools.
-        with _native_output_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
-                                            experimental_op_resolver_type=OpResolverType.BUILTIN)
-            # The delegate is applied lazily, at the first allocation: do it here, in the quiet block, and
-            # so that loading (not the first run) pays for XNNPACK's weight packing.
-            self._interpreter.allocate_tensors()
-            names = [k for k in self._interpreter.get_signature_list() if k.startswith(SIGNATURE_PREFIX)]
-            runners = {k: self._interpreter.get_signature_runner(k) for k in names}
-        self._runners: dict[int, object] = {}
-        self.input_names: list[str] = []
-        for key, runner in runners.items():
-            details = runner.get_input_details()
-            shapes = {tuple(int(d) for d in details[n]["shape"]) for n in details}
-            length = int(key.removeprefix(SIGNATURE_PREFIX)) if key.removeprefix(SIGNATURE_PREFIX).isdigit() else -1
-            if shapes != {(1, length)}:
-                raise ValueError(f"{self.path}: signature {key!r} should take [1, {length}] inputs, got {shapes}")
-            if self.input_names and sorted(details) != sorted(self.input_names):
-                raise ValueError(f"{self.path}: signatures disagree on their inputs")
-            self.input_names = list(details)
-            self._runners[length] = runner
-        if not self._runners:
-            raise ValueError(f"{self.path}: no {SIGNATURE_PREFIX}<length> signature; not a file export.litert wrote")
-        #: The bucket lengths, ascending; the last is the longest input the file takes.
-        self.buckets: list[int] = sorted(self._runners)
-        self.sequence: int = self.buckets[-1]
-
-    def bucket_for(self, length: int) -> int:
-        """The bucket an input of ``length`` tokens runs in."""
-        if length > self.sequence:
-            raise ValueError(f"{self.path}: input length {length} > the file's longest bucket {self.sequence}")
-        return next(b for b in self.buckets if b >= length)
-
-    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        if not self._runners:
-            raise RuntimeError(f"{self.path}: session is closed")
-        missing = [n for n in self.input_names if n not in feeds]
-        if missing:
-            raise ValueError(f"{self.path}: missing inputs {missing}; the file takes {self.input_names}")
-        batch, length = feeds[self.input_names[0]].shape
-        bucket = self.bucket_for(length)
-        runner = self._runners[bucket]
-        rows = []
-        for row in range(batch):
-            padded = {}
-            for name in self.input_names:
-                value = np.full((1, bucket), PAD_ID, dtype=np.int32)  # mask and token types pad with 0 too
-                value[0, :length] = feeds[name][row]
-                padded[name] = value
-            out = runner(**padded)
-            rows.append(np.asarray(next(iter(out.values())), dtype=np.float32).reshape(1, -1))
-        return np.concatenate(rows)
-
-    def close(self) -> None:
-        self._runners = {}
-        self._interpreter = None

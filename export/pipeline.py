@@ -355,6 +355,19 @@ def _build_pte(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     _parity(job, fmt, path, record)
 
 
+def _build_litert(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .litert import export_litert, quantize_litert_int8, tflite_weight_count
+
+    job = ctx.job
+    if fmt == "litert":
+        record["details"] = export_litert(ctx.model, job.names, job.max_length, path)
+    else:
+        record["details"] = quantize_litert_int8(job.path(FORMATS[fmt].source), path)
+    record["weights"] = V.weights_record("tflite-buffers", tflite_weight_count(path), job.subnet["params"]["total"],
+                                         job.full_params, ONNX_REL_TOL)
+    _parity(job, fmt, path, record)
+
+
 BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
     "onnx": _build_onnx,
     "onnx-int8": _build_onnx_int8,
@@ -368,13 +381,31 @@ BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
     "coreml-int8": _build_coreml_int8,
     "pte": _build_pte,
     "pte-int8": _build_pte,
+    "litert": _build_litert,
+    "litert-int8": _build_litert,
 }
+
+
+def _litert_versions() -> dict[str, str | None]:
+    import importlib.metadata
+
+    versions: dict[str, str | None] = {}
+    for dist in ("litert-torch", "ai-edge-litert", "ai-edge-quantizer"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
 
 
 def _format_extra(job: SubnetJob, fmt: str) -> dict:
     """What a format's file depends on beyond the run's base: kept out of the base so that a run for other
     formats does not invalidate (and drop from the manifest) artifacts it did not touch."""
     extra: dict = {}
+    if FORMATS[fmt].extra == "litert":
+        # The LiteRT tools shape only these files: kept out of the base so that installing the extra does
+        # not re-export every other artifact of an existing export.
+        extra["litert_tools"] = _litert_versions()
     if FORMATS[fmt].gate == "approx" and job.approx_inputs is not None:
         extra["approx_inputs_sha256"] = job.approx_inputs.fingerprint()
     # A file whose runtime cannot run here (Core ML off macOS) is only "unverified": redone where it can.

@@ -345,7 +345,7 @@ def test_graphs_sharing_one_weights_file_load_by_path_on_the_app_runtime(tmp_pat
     a location that leaves the folder is refused by the runtime itself."""
     if not (ORT_APP_PYTHON / "onnxruntime" / "__init__.py").is_file():
         pytest.skip(f"Python onnxruntime 1.29.0 not cached at {ORT_APP_PYTHON}: {INSTALL}")
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     import numpy as np
     from onnx import TensorProto, helper
 

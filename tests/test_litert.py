@@ -204,7 +204,7 @@ def test_quantizing_a_bad_file_leaves_nothing(tmp_path):
 
 
 def test_unavailable_reason_names_the_extra(monkeypatch):
-    import export.litert as litert
+    import dynabert.litert_runner as litert
 
     assert litert.unavailable_reason() is None
     monkeypatch.setattr(litert.importlib.util, "find_spec", lambda name: None)
