@@ -56,6 +56,12 @@ def standalone_files(export_dir: Path, index: BundleIndex) -> dict[str, Path]:
     return {e.name: export_dir / e.name / name for e in index.entries if (export_dir / e.name / name).is_file()}
 
 
+def position_rows(export_dir: Path) -> int:
+    """The longest input the graphs take: the full model's position table (RoBERTa: two rows fewer)."""
+    config = json.loads((export_dir / "w1_d1" / "hf" / "config.json").read_text())
+    return int(config["max_position_embeddings"]) - (2 if config.get("model_type") == "roberta" else 0)
+
+
 # ---------------------------------------------------------------------------------------------- size
 
 
@@ -256,6 +262,7 @@ def measure(folder: str | Path, export_dir: str | Path, seq: int = 128, runs: in
     folder, export_dir = Path(folder), Path(export_dir)
     index = read_index(folder)  # checksums first: never measure bytes that are not the recorded ones
     standalone = standalone_files(export_dir, index)
+    seq = min(seq, position_rows(export_dir))
     result = {"bundle": str(folder), "precision": index.precision, "entries": [e.name for e in index.entries],
               "size": size_rows(folder, index, standalone)}
     if accuracy_examples is not None:
