@@ -32,6 +32,8 @@ VERSION = 1
 PRECISIONS = ("fp32", "int8")
 #: The bundle folder of each precision, inside the export folder (and in the app's assets/).
 FOLDER = {"fp32": "bundle", "int8": "bundle.int8"}
+#: The format names under which export.all / device_bench may list the bundles, and their precision.
+FORMATS = {"onnx-bundle": "fp32", "onnx-int8-bundle": "int8"}
 
 
 class BundleError(ExportError):
