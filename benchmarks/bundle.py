@@ -49,14 +49,15 @@ def markdown(results: dict) -> str:
         acc = {row["entry"]: row for row in r.get("accuracy", [])}
         lat = {row["entry"]: row for row in r["latency"]}
         seq = r["latency"][0]["seq"]
-        lines += [f"| entry | reads MB | share | graph KB | acc bundle | acc standalone | agreement | "
-                  f"p50 ms bundle (seq {seq}, 1 thread) | p50 ms standalone | ratio |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| entry | reads MB | share | graph KB | agreement with PyTorch (n) | with standalone | "
+                  f"acc bundle | acc standalone | p50 ms bundle (seq {seq}, 1 thread) | p50 ms standalone | ratio |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in size["entries"]:
             a, t = acc.get(row["entry"], {}), lat[row["entry"]]
             lines.append(f"| {row['entry']} | {_mb(row['reads_bytes'])} | {row['reads_share']:.1%} | "
-                         f"{row['graph_bytes'] / 1e3:.0f} | {a.get('bundle_accuracy', 'n/a')} | "
-                         f"{a.get('standalone_accuracy', 'n/a')} | {a.get('argmax_agreement', 'n/a')} | "
+                         f"{row['graph_bytes'] / 1e3:.0f} | {row['agreement_with_pytorch']} ({row['verified_n']}) | "
+                         f"{row['agreement_with_standalone']} | {a.get('bundle_accuracy', 'n/a')} | "
+                         f"{a.get('standalone_accuracy', 'n/a')} | "
                          f"{t['bundle_p50_ms']} | {t.get('standalone_p50_ms', 'n/a')} | {t.get('ratio', 'n/a')} |")
         sw = r["switch"]
         lines += ["", f"Switching (time to the first result after a switch, p50 over {len(sw['sequence']) - 1} "

@@ -75,12 +75,21 @@ def size_rows(folder: Path, index: BundleIndex, standalone: dict[str, Path]) -> 
     rows = [{"entry": e.name, "graph_bytes": (folder / e.graph).stat().st_size,
              "reads_bytes": reads_bytes(folder / e.graph),
              "reads_share": round(reads_bytes(folder / e.graph) / index.weights_bytes, 4),
-             "standalone_bytes": sizes.get(e.name)} for e in index.entries]
+             "standalone_bytes": sizes.get(e.name), **_verified(e)} for e in index.entries]
     return {"bundle_bytes": bundle_bytes, "weights_bytes": index.weights_bytes,
             "graphs_bytes": bundle_bytes - index.weights_bytes, "standalone_full_bytes": full,
             "standalone_sum_bytes": sum(sizes.values()) if len(sizes) == len(index.entries) else None,
             "ratio_to_full": round(bundle_bytes / full, 4) if full else None,
             "ratio_to_sum": round(bundle_bytes / sum(sizes.values()), 4) if sizes else None, "entries": rows}
+
+
+def _verified(entry) -> dict:
+    """What the export's verification measured (bundle.json): argmax agreement on its dev inputs."""
+    record = entry.verification or {}
+    parity, alone = record.get("parity") or {}, record.get("vs_standalone") or {}
+    return {"verified_n": parity.get("n"), "agreement_with_pytorch": parity.get("argmax_agreement"),
+            "agreement_with_standalone": alone.get("argmax_agreement"),
+            "max_abs_diff_vs_standalone": alone.get("max_abs_diff"), "verified": record.get("passed")}
 
 
 # ---------------------------------------------------------------------------------------------- accuracy
