@@ -344,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as exc:
         print(f"export.bundle: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # an output folder that cannot be written, a full disk
+        where = exc.filename or args.out or args.export
+        print(f"export.bundle: error: {exc.strerror or exc}: {where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("export.bundle: interrupted; nothing half-written was left (run the same command again)",
               file=sys.stderr)
