@@ -286,7 +286,9 @@ def _precisions(text: str) -> tuple[str, ...]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = Parser(prog="python -m export.bundle", description=__doc__.split("\n\n")[0], error_name="export.bundle")
+    # The whole module docstring: the layout, what is verified and the exit codes are what a user asks.
+    p = Parser(prog="python -m export.bundle", description=__doc__.replace("``", "`"),
+               formatter_class=argparse.RawDescriptionHelpFormatter, error_name="export.bundle")
     p.add_argument("--export", required=True, type=non_empty,
                    help="an export folder written by python -m export.all (holds manifest.json and w1_d1/hf)")
     p.add_argument("--precision", type=_precisions, default=PRECISIONS,
