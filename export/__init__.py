@@ -20,5 +20,9 @@
 - :mod:`export.vocab`        ``--vocab task``: the task vocabulary and its tokenizer
 - :mod:`export.embeddings`   cutting the word rows and the position table of the model
 - :mod:`export.report`       the summary table
+- :mod:`export.bundle`       ``python -m export.bundle``: one weights file for every sub-network (fp32, INT8)
+- :mod:`export.bundle_plan`  the prefix check and each bundle entry's graph; :mod:`export.bundle_int8` its
+  quantized variant; :mod:`export.bundle_weights` ``weights.bin`` and its external-data ranges;
+  :mod:`export.bundle_index` ``bundle.json``, its typed reader and writer
 - :mod:`export.quiet`        keeping the converters' log chatter off the progress bar
 """
