@@ -44,7 +44,7 @@ def evaluate(out: Path, manifest: dict, ckpt: Path) -> dict[str, dict]:
     from export.inputs import read_examples, resolve_data
 
     meta = read_meta(ckpt)
-    source = resolve_data(None, meta.task, meta.label_names, meta.extra or {})
+    source = resolve_data(None, meta.task, meta.label_names, meta.extra or {}, ckpt, recorded=meta.data)
     dev = read_examples(source, "dev")
     try:
         task = get_task(meta.task)

@@ -520,6 +520,9 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
     t = time.perf_counter()
     rss, rss_reason = _rss(artifacts, inputs, cfg)
     phase["rss"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    bundles = _bundles(manifest, cfg, dev, progress)
+    phase["bundles"] = round(time.perf_counter() - t, 1)
 
     from . import adb
 
@@ -543,13 +546,34 @@ def run(manifest_path: str | Path, out_dir: str | Path | None = None, *, fast: b
         "subnets": list(facts.values()),
         "artifacts": [_artifact_record(a, accuracy, sizes, facts) for a in artifacts],
         "skipped": [dict(u, reason="failed export verification") for u in manifest.unusable],
-        "rows": rows, "latency_groups": groups, "android": android_result,
+        "rows": rows, "latency_groups": groups, "android": android_result, "bundles": bundles,
         "rss_method": "fork per model, /proc VmHWM after clear_refs" if rss_reason is None else rss_reason,
         "phase_seconds": phase,
     }
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
     _write_outputs(results, out)
     return results
+
+
+def _bundles(manifest: Manifest, cfg: BenchSettings, dev: acc.DevSet | None, progress: bool) -> list[dict]:
+    """Each verified shared-weight bundle of the export measured beside the standalone files of the same
+    precision (device_bench.bundle_bench): size, dev accuracy (classification), p50 at the longest measured
+    length, the cost of switching entries, and peak RSS with 1, 2 and all entries loaded."""
+    from . import bundle_bench
+
+    measured = []
+    for bundle in manifest.bundles:
+        if bundle.status != "passed":
+            measured.append({"format": bundle.format, "skipped": f"export marked it {bundle.status}"})
+            continue
+        examples = None
+        if dev is not None and not manifest.is_regression:
+            examples = (dev.features, [int(y) for y in dev.labels])
+        result = bundle_bench.measure(bundle.path, manifest.root, seq=max(cfg.seq_lens),
+                                      runs=max(5, cfg.latency.min_runs), accuracy_examples=examples,
+                                      memory=cfg.rss, progress=progress)
+        measured.append({"format": bundle.format, **result})
+    return measured
 
 
 def _clamp_lengths(cfg: BenchSettings, manifest: Manifest) -> tuple[BenchSettings, str | None]:

@@ -197,6 +197,21 @@ def model_card(artifact: dict, results: dict, manifest: Manifest, cand: Candidat
     return card
 
 
+def ort_card_settings(settings: dict) -> dict:
+    """The card's ``onnxruntime`` record: the session settings export measured for the file (manifest
+    ``session_settings``), as the level and config entries the app sets (ModelCard.ortConfigEntries)."""
+    if not settings:
+        return {}
+    from dynabert.ort_settings import SettingsError, config_entries, validate
+
+    try:
+        settings = validate(dict(settings))
+    except SettingsError as exc:
+        raise BenchError(f"the manifest's session_settings: {exc}") from None
+    return {"onnxruntime": {"graph_optimization_level": settings["graph_optimization_level"],
+                            "config_entries": config_entries(settings)}}
+
+
 def task_shape(results: dict, manifest: Manifest) -> dict:
     """The card's ``pair`` / ``regression`` / ``score_range``: what the app's screen adapts to.
 
@@ -293,6 +308,71 @@ def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool 
         shutil.copyfile(manifest.vocab, tmp / "vocab.txt")
         (tmp / "labels.json").write_text(json.dumps(labels) + "\n", encoding="utf-8")
         card = model_card(artifact, results, manifest, cand, model_file)
+        card.update(ort_card_settings(listed.session_settings))
+        (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    if replace_others:
+        for other in models.iterdir():
+            if other.is_dir() and not other.is_symlink() and other != target and not other.name.startswith("."):
+                shutil.rmtree(other)
+    return target
+
+
+def install_bundle(precision: str, results: dict, app_dir: Path, replace_others: bool = False) -> Path:
+    """Copy the export's shared-weight bundle of ``precision`` (all sub-networks, one weights file), vocab,
+    labels and a card naming the bundle into ``app_dir``'s assets (atomically, one folder).
+
+    Checked first, as for a single model: the bundle is the one the export manifest lists, verified, with the
+    folder checksum the manifest records; its ``bundle.json`` is read with the same checks the app makes
+    (every file's size and SHA-256); the graphs have one output per label. The copy is checked again.
+    """
+    from types import SimpleNamespace
+
+    from export.bundle_index import FOLDER, INDEX_FILE, BundleError, read_index
+
+    if not (app_dir / "app" / "src" / "main").is_dir():
+        raise BenchError(f"{app_dir}: not the Android demo (no app/src/main); pass the android_demo folder")
+    manifest = read_manifest(results["manifest"], verify_files=False, include_failed=True)
+    bundle = next((b for b in manifest.bundles if b.precision == precision), None)
+    if bundle is None:
+        have = ", ".join(b.format for b in manifest.bundles) or "none"
+        raise BenchError(f"{manifest.path}: no {precision} bundle (bundles: {have}); export with "
+                         f"--formats {'onnx-int8-bundle' if precision == 'int8' else 'onnx-bundle'}")
+    if bundle.status != "passed":
+        raise BenchError(f"{bundle.format}: export marked it {bundle.status}; refusing to install it")
+    if not bundle.path.is_dir() or sha256_path(bundle.path) != bundle.sha256:
+        raise BenchError(f"{bundle.format}: {bundle.path} changed since it was exported (sha256 mismatch)")
+    labels = card_labels(manifest)
+    if not labels:
+        raise BenchError(f"{manifest.path}: a classifier export with no label_names: the app cannot name its "
+                         "classes")
+    if manifest.vocab is None or not manifest.vocab.is_file():
+        raise BenchError("the app's tokenizer is WordPiece and needs vocab.txt; this export's tokenizer has none")
+    folder = FOLDER[precision]
+    name = f"bundle_{precision}"
+    models = app_dir / ASSETS
+    target = models / name
+    with atomic_dir(target) as tmp:
+        shutil.copytree(bundle.path, tmp / folder)
+        try:
+            index = read_index(tmp / folder, verify_files=True)
+        except BundleError as exc:
+            raise BenchError(f"{bundle.format}: {exc}; nothing installed") from None
+        if sha256_path(tmp / folder) != bundle.sha256:
+            raise BenchError(f"{bundle.format}: the copy differs from {bundle.path}; nothing installed")
+        largest = index.entries[0]
+        outputs = output_size(tmp / folder / largest.graph)
+        if outputs != len(labels):
+            raise BenchError(f"{bundle.format}: the graphs have {outputs} outputs but the export lists "
+                             f"{len(labels)} labels; nothing installed")
+        shutil.copyfile(manifest.vocab, tmp / "vocab.txt")
+        (tmp / "labels.json").write_text(json.dumps(labels) + "\n", encoding="utf-8")
+        artifact = {"id": name, "format": "onnx", "width_mult": largest.width_mult,
+                    "depth_mult": largest.depth_mult, "precision": precision, "bytes": bundle.bytes,
+                    "max_length": index.max_length, "input_names": list(index.inputs), "sha256": bundle.sha256}
+        card = model_card(artifact, results, manifest, SimpleNamespace(metric=None, p50_ms=None),
+                          f"{folder}/{largest.graph}")
+        card["bundle"] = f"{folder}/{INDEX_FILE}"
+        card["source"] = {"bundle": bundle.format, "sha256": bundle.sha256, "manifest": results["manifest"]}
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     if replace_others:
         for other in models.iterdir():
@@ -318,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seq-len", type=int_in(1), help="latency at this sequence length (default: the longest measured)")
     p.add_argument("--install-into", type=Path, metavar="ANDROID_DEMO",
                    help="copy the pick into ANDROID_DEMO/app/src/main/assets/models/<name>/")
+    p.add_argument("--bundle", nargs="?", const="int8", choices=("int8", "fp32"),
+                   help="with --install-into: install the export's shared-weight bundle (default int8: every "
+                        "sub-network from one weights file; the app switches between them live) instead of "
+                        "one picked file")
     p.add_argument("--replace", action="store_true", help="with --install-into: remove the other bundled models")
     p.add_argument("--explain", action="store_true",
                    help="list every candidate in ranking order with the constraint each missed (by default: the "
@@ -346,6 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = args.results or find_results()
         results = load_results(path)
+        if args.bundle is not None:
+            if args.install_into is None:
+                raise BenchError("--bundle installs into the app: give --install-into ANDROID_DEMO")
+            target = install_bundle(args.bundle, results, args.install_into, args.replace)
+            print(f"installed the {args.bundle} bundle into {target} (rebuild the app)")
+            return 0
         _check_measured(results, args.runtime, args.seq_len)
         cands = candidates(results, max_latency_ms=args.max_latency_ms, max_mb=args.max_mb,
                            min_metric=args.min_metric, runtime=args.runtime, threads=args.threads,

@@ -281,7 +281,42 @@ def tables(results: dict) -> list[Table]:
                          _ms(r.get("p99_ms")), _ratio(r.get("vs_full")), _ratio(r.get("vs_full_onnx_fp32")), eff,
                          gflops, _ms(r.get("load_ms")), _ms(r.get("first_inference_ms")),
                          _mb(r.get("peak_rss_bytes")), _mb(r.get("model_rss_bytes")), _flag(r)])
-    return [pick_table(results), acc, lat]
+    return [pick_table(results), acc, lat, *bundle_tables(results)]
+
+
+def bundle_tables(results: dict) -> list[Table]:
+    """One table per shared-weight bundle (device_bench.bundle_bench): each entry beside its standalone file."""
+    out = []
+    for b in results.get("bundles") or []:
+        if b.get("skipped"):
+            continue
+        size, switch = b["size"], b.get("switch") or {}
+        latency = {r["entry"]: r for r in b.get("latency") or []}
+        accuracy = {r["entry"]: r for r in b.get("accuracy") or []}
+        t = Table(f"Bundle {b['format']}: {len(b['entries'])} sub-networks in {_mb(size['bundle_bytes'])} MB "
+                  f"({_ratio(size.get('ratio_to_full'))} the full standalone file, "
+                  f"{_ratio(size.get('ratio_to_sum'))} the sum of all)",
+                  ["entry", "reads MB", "share of weights", "standalone MB", "accuracy", "standalone accuracy",
+                   "agreement", "p50 ms", "standalone p50 ms", "× standalone"], "lrrrrrrrrr")
+        for e in size["entries"]:
+            lat, accr = latency.get(e["entry"], {}), accuracy.get(e["entry"], {})
+            t.rows.append([e["entry"], _mb(e["reads_bytes"]), f"{100 * e['reads_share']:.0f}%",
+                           _mb(e.get("standalone_bytes")), _pct(accr.get("bundle_accuracy")),
+                           _pct(accr.get("standalone_accuracy")), _pct(accr.get("argmax_agreement")),
+                           _ms(lat.get("bundle_p50_ms")), _ms(lat.get("standalone_p50_ms")), _ratio(lat.get("ratio"))])
+            t.attrs.append({"precision": b.get("precision") or "", "runtime": "onnxruntime-cpu"})
+        on_demand, preloaded = switch.get("on_demand") or {}, switch.get("preloaded") or {}
+        t.notes.append(f"switching entries (seq {switch.get('seq')}, 1 thread): session created on demand "
+                       f"{_ms(on_demand.get('p50_to_first_result_ms'))} ms to the first result, sessions preloaded "
+                       f"{_ms(preloaded.get('p50_to_first_result_ms'))} ms")
+        for m in b.get("memory") or []:
+            if "error" in m:
+                t.notes.append(f"peak RSS: {m['error']}")
+                break
+            t.notes.append(f"peak RSS, {m['entries']} entr{'y' if m['entries'] == 1 else 'ies'} loaded "
+                           f"({m['kind']}): {_mb(m.get('peak_rss_bytes'))} MB")
+        out.append(t)
+    return out
 
 
 def summary(results: dict) -> str:

@@ -15,13 +15,14 @@ import argparse
 import concurrent.futures as cf
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import sys
 import tempfile
 import time
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dynabert.cli_options import Parser, int_in, non_empty
@@ -73,7 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--depths", type=_multipliers, help="comma-separated depth multipliers (default: all trained)")
     p.add_argument("--formats", type=_names,
                    help=f"comma-separated formats: {', '.join(FORMATS)} (default: all whose tool is installed, "
-                        "except the opt-in static-QDQ pair onnx-qdq, ort-qdq)")
+                        "except the opt-in ones: onnx-qdq, ort-qdq, the int4emb pair); and the shared-weight "
+                        "bundles onnx-bundle, onnx-int8-bundle (opt-in: one weights file + one small graph per "
+                        "sub-network, see export.bundle; they need the full sub-network w1_d1)")
     p.add_argument("--max-length", type=_AT_LEAST_ONE,
                    help="longest input (tokens) the exported files accept; Core ML and .pte fix this bound "
                         "(default: the checkpoint's training max_length; at most the position table's size)")
@@ -172,6 +175,8 @@ class _Setup:
     embeddings: dict | None = None
     #: the manifest's "data_source" record (dynabert.files.data_source): where the dev set is
     data_source: dict | None = None
+    #: the shared-weight bundle formats asked for (export.bundle_index.FORMATS), built after the sub-models
+    bundles: list[str] = field(default_factory=list)
 
 
 def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
@@ -341,9 +346,19 @@ def _reference(s: _Setup, inputs, w: float, d: float):
 
 
 def _export(args: argparse.Namespace) -> int:
-    formats, notes = resolve_formats(args.formats)
+    from .bundle_index import FORMATS as BUNDLE_FORMATS
+
+    requested = args.formats
+    bundles = [f for f in (requested or []) if f in BUNDLE_FORMATS]
+    if requested is not None:
+        requested = [f for f in requested if f not in BUNDLE_FORMATS] or (["hf"] if bundles else [])
+    formats, notes = resolve_formats(requested)
     t0 = time.perf_counter()
     s = _prepare(args, formats)
+    s.bundles = bundles
+    if bundles and (1.0, 1.0) not in s.pairs:
+        raise ExportError(f"{', '.join(bundles)}: a bundle is cut from the full sub-network w1_d1; "
+                          "include width 1 and depth 1 in --widths/--depths")
     s.root.mkdir(parents=True, exist_ok=True)
     _remove_temps(s.root)
     try:
@@ -521,7 +536,54 @@ def _run(args: argparse.Namespace, s: _Setup, notes: list[str], t0: float) -> in
     manifest["complete"] = (bool(wanted) and wanted <= results.keys()
                             and not any(a["status"] == "failed" for a in results.values()))
     out.flush()
+    if s.bundles:
+        manifest["bundles"] = _bundles(args, s, manifest, previous)
+        manifest["complete"] = manifest["complete"] and all(b["status"] == "passed" for b in manifest["bundles"])
+        out.flush()
     return _report(args, manifest, manifest_path, t0)
+
+
+def _bundles(args: argparse.Namespace, s: _Setup, manifest: dict, previous: dict | None) -> list[dict]:
+    """Build (or keep) the shared-weight bundles from the sub-models just written (export.bundle), and
+    return their manifest records. Kept: a previous record whose inputs (every hf/ checksum, the code, the
+    verification sizes) and folder checksum still match."""
+    from dynabert.fileio import sha256_path
+
+    from . import bundle as B
+    from .bundle_index import FOLDER
+    from .bundle_index import FORMATS as BUNDLE_FORMATS
+
+    hf = sorted((a["id"], a["sha256"]) for a in manifest["artifacts"] if a["format"] == "hf")
+    fingerprint = hashlib.sha256(json.dumps({"hf": hf, "code": _code_sha(), "n_verify": args.n_verify,
+                                             "n_verify_int8": args.n_verify_int8}).encode()).hexdigest()
+    kept = {b.get("format"): b for b in (previous or {}).get("bundles") or [] if isinstance(b, dict)}
+    records, todo = [], []
+    for fmt in s.bundles:
+        old, folder = kept.get(fmt), s.root / FOLDER[BUNDLE_FORMATS[fmt]]
+        if (old and old.get("fingerprint") == fingerprint and old.get("status") == "passed" and folder.is_dir()
+                and sha256_path(folder) == old.get("sha256")):
+            records.append(old)
+        else:
+            todo.append(fmt)
+    if todo:
+        try:
+            summaries = B.build_bundles(s.root, tuple(BUNDLE_FORMATS[f] for f in todo), out=s.root,
+                                        data_dir=args.data_dir, n_verify=args.n_verify,
+                                        n_verify_int8=args.n_verify_int8, progress=not args.no_progress,
+                                        allow_failures=True)
+        except B.BundleError as exc:
+            raise ExportError(str(exc)) from None
+        for fmt in todo:
+            summary = summaries[BUNDLE_FORMATS[fmt]]
+            folder = s.root / FOLDER[BUNDLE_FORMATS[fmt]]
+            records.append({
+                "format": fmt, "precision": summary["precision"], "path": folder.name + "/",
+                "bytes": summary["bytes"], "sha256": sha256_path(folder), "fingerprint": fingerprint,
+                "ratio_to_full": summary["ratio_to_full"], "ratio_to_sum": summary["ratio_to_sum"],
+                "entries": summary["entries"], "status": "failed" if summary["failed"] else "passed",
+                "errors": [f"{name}: failed verification" for name in summary["failed"]]})
+    return [r for fmt in s.bundles for r in records if r["format"] == fmt]
+
 
 
 def _report(args: argparse.Namespace, manifest: dict, manifest_path: Path, t0: float) -> int:

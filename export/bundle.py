@@ -139,11 +139,11 @@ class References:
 def verify_entry(path: Path, precision: str, inputs, reference: np.ndarray, standalone: Path | None,
                  pad_token_id: int) -> dict:
     """The entry's gate against PyTorch and its comparison with the standalone file of its precision."""
-    outputs, modes = V.run_onnxruntime(path, inputs, pad_token_id)
+    outputs, modes = V.run_file("onnxruntime", path, inputs, pad_token_id)
     gate = V.Gate("exact") if precision == "fp32" else V.Gate("approx")
     record: dict = {"parity": V.compare(outputs, reference, gate, modes)}
     if standalone is not None:
-        alone, _ = V.run_onnxruntime(standalone, inputs, pad_token_id)
+        alone, _ = V.run_file("onnxruntime", standalone, inputs, pad_token_id)
         # fp32: the same graph on the same values must give the same logits; INT8: reported (the bundle's
         # input-sliced matrices use scales of the full input range, see export.bundle_int8). Mode by mode:
         # dynamic INT8 quantizes activations over the whole batch, so a padded batch differs from batch 1.

@@ -18,7 +18,6 @@ weight initializers are moved out of the graph (see :mod:`export.bundle` for the
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import tempfile
 from collections.abc import Callable
@@ -73,8 +72,7 @@ class EntryPlan:
 
 @dataclass
 class ExportInfo:
-    """What the bundle needs from ``manifest.json`` (read here, not through the manifest module, on purpose:
-    the bundle is built from an existing export and reads only these fields)."""
+    """What the bundle needs from the export's ``manifest.json``."""
 
     root: Path
     task: str
@@ -99,57 +97,40 @@ class Plan:
 
 
 def read_export(root: str | Path) -> ExportInfo:
-    """The fields of ``root/manifest.json`` the bundle uses; one-line :class:`BundleError` otherwise."""
+    """The fields of ``root/manifest.json`` the bundle uses, through the manifest's one typed reader
+    (:func:`dynabert.files.manifest.read_manifest`); one-line :class:`BundleError` otherwise."""
+    from dynabert.files.fields import StageFileError
+    from dynabert.files.manifest import read_manifest
+
     root = Path(root).expanduser().resolve()
-    path = root / "manifest.json"
-    if not path.is_file():
-        raise BundleError(f"{path}: no such file; --export must be a folder written by python -m export.all")
+    if not (root / "manifest.json").is_file():
+        raise BundleError(f"{root / 'manifest.json'}: no such file; --export must be a folder written by "
+                          "python -m export.all")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BundleError(f"{path}: not readable JSON ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{path}: must hold a JSON object")
-
-    def need(obj: dict, key: str, kind, where: str):
-        value = obj.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise BundleError(f"{path}: {where}{key} is missing or has the wrong type")
-        return value
-
-    def inside(rel: str, where: str) -> Path:
+        manifest = read_manifest(root)
+    except StageFileError as exc:
+        raise BundleError(str(exc)) from None
+    subnets = []
+    for i, raw in enumerate(manifest.subnets):
+        w, d = float(raw["width_mult"]), float(raw["depth_mult"])
+        if raw["name"] != subnet_name(w, d):
+            raise BundleError(f"{manifest.path}: subnets[{i}].name {raw['name']!r} does not match its multipliers "
+                              f"({subnet_name(w, d)})")
         try:
-            return resolve_inside(root, rel, f"{path}: {where}")
+            folder = resolve_inside(root, raw["dir"], f"{manifest.path}: subnets[{i}].dir")
         except PathEscapeError as exc:
             raise BundleError(str(exc)) from None
-
-    tokenizer = need(manifest, "tokenizer", dict, "")
-    subnets = []
-    for i, raw in enumerate(need(manifest, "subnets", list, "")):
-        where = f"subnets[{i}]."
-        if not isinstance(raw, dict):
-            raise BundleError(f"{path}: subnets[{i}] must be an object")
-        w, d = float(need(raw, "width_mult", (int, float), where)), float(need(raw, "depth_mult", (int, float), where))
-        name = need(raw, "name", str, where)
-        if name != subnet_name(w, d):
-            raise BundleError(f"{path}: {where}name {name!r} does not match its multipliers ({subnet_name(w, d)})")
-        subnets.append({"name": name, "dir": inside(need(raw, "dir", str, where), where + "dir"),
-                        "width_mult": w, "depth_mult": d})
-    artifacts = {}
-    for i, raw in enumerate(manifest.get("artifacts") or []):
-        if isinstance(raw, dict) and isinstance(raw.get("path"), str) and isinstance(raw.get("sha256"), str):
-            artifacts[(raw.get("subnet"), raw.get("format"))] = {
-                "path": inside(raw["path"], f"artifacts[{i}].path"), "sha256": raw["sha256"],
-                "status": raw.get("status")}
-    labels = manifest.get("label_names")
-    verification = manifest.get("verification") if isinstance(manifest.get("verification"), dict) else {}
+        subnets.append({"name": raw["name"], "dir": folder, "width_mult": w, "depth_mult": d})
+    artifacts = {(a.subnet, a.format): {"path": a.path, "sha256": a.sha256, "status": a.status}
+                 for a in manifest.artifacts}
+    source = manifest.data_source
+    if source is not None:
+        data = source.data_dir if source.kind == "glue" else source.files["dev"]
+    else:
+        data = str(manifest.data_dir) if manifest.data_dir is not None else None
     return ExportInfo(
-        root=root, task=need(manifest, "task", str, ""),
-        label_names=labels if isinstance(labels, list) else None,
-        max_length=need(manifest, "max_length", int, ""),
-        tokenizer_dir=inside(need(tokenizer, "dir", str, "tokenizer."), "tokenizer.dir"),
-        pad_token_id=int(tokenizer.get("pad_token_id") or 0),
-        data=verification.get("data") if isinstance(verification.get("data"), str) else None,
+        root=root, task=manifest.task, label_names=manifest.label_names, max_length=manifest.max_length,
+        tokenizer_dir=manifest.tokenizer_dir, pad_token_id=manifest.pad_token_id, data=data,
         subnets=subnets, artifacts=artifacts)
 
 

@@ -181,7 +181,8 @@ def resolve_data(data_dir: str | Path | None, task: str, label_names: list[str] 
     if data_dir is not None and not str(data_dir).strip():
         raise ExportError("--data-dir is empty; give a GLUE directory or the task's folder")
     if data_dir is not None:
-        return _from_folder(task, Path(data_dir).expanduser(), names, regression)
+        # Absolute: the manifest records it, and device_bench reads it from wherever it runs.
+        return _from_folder(task, Path(data_dir).expanduser().resolve(), names, regression)
     if recorded is not None:
         if recorded.kind == "custom":
             files = {split: _recorded_path(path, f"data.files.{split}", ckpt, is_file=True)

@@ -267,3 +267,78 @@ def test_cli_errors_are_one_line(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "manifest.json: no such file" in proc.stderr
     proc = subprocess.run(cmd + ["--precision", "fp16"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "--precision" in proc.stderr and proc.stderr.strip().count("\n") == 0
+
+
+# ---------------------------------------------------------------------------------------------- the road
+
+
+def _export_cmd(ckpt: Path, out: Path, formats: str, widths: str = "1.0,0.25") -> list[str]:
+    return [sys.executable, "-m", "export.all", "--ckpt", str(ckpt), "--out", str(out), "--widths", widths,
+            "--depths", "1.0,0.5", "--formats", formats, "--no-bench", "--n-verify", "16", "--n-verify-int8", "64",
+            "--jobs", "1", "--no-progress", "--allow-failures"]
+
+
+def test_export_all_builds_the_bundle_and_pick_installs_it(tiny_export, tmp_path):
+    """export.all --formats ...,onnx-int8-bundle records the bundle in the manifest (typed reader), keeps it on
+    a re-run, and pick --bundle installs it with a card naming its index; a changed bundle is refused."""
+    from device_bench.manifest_reader import read_manifest
+    from device_bench.pick import BenchError, install_bundle
+
+    ckpt = tiny_export.parent.parent / "ckpt"
+    out = tmp_path / "export"
+    shutil.copytree(tiny_export.parent, out)  # the sub-models are there: only the bundle is new work
+    proc = subprocess.run(_export_cmd(ckpt, out, "onnx-int8,onnx-int8-bundle"), cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = read_manifest(out)
+    (bundle,) = manifest.bundles
+    assert (bundle.format, bundle.precision, bundle.status) == ("onnx-int8-bundle", "int8", "passed")
+    assert bundle.entries[0] == "w1_d1" and len(bundle.entries) == 4
+    assert bundle.path == (out / FOLDER["int8"]).resolve()
+    assert {a.format for a in manifest.artifacts} >= {"hf", "onnx-int8"}  # the sub-models stay listed
+    mtime = (bundle.path / WEIGHTS_FILE).stat().st_mtime_ns
+    proc = subprocess.run(_export_cmd(ckpt, out, "onnx-int8,onnx-int8-bundle"), cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (bundle.path / WEIGHTS_FILE).stat().st_mtime_ns == mtime  # up to date: kept, not rebuilt
+
+    app = tmp_path / "android_demo"
+    (app / "app" / "src" / "main").mkdir(parents=True)
+    results = {"manifest": str(out / "manifest.json"), "task": "sst2"}
+    target = install_bundle("int8", results, app)
+    card = json.loads((target / "model_card.json").read_text())
+    assert card["bundle"] == f"{FOLDER['int8']}/{INDEX_FILE}" and card["format"] == "onnx"
+    installed = read_index(target / FOLDER["int8"], verify_files=True)
+    assert [e.name for e in installed.entries] == list(bundle.entries)
+    assert (target / "vocab.txt").read_bytes() == manifest.vocab.read_bytes()
+    assert json.loads((target / "labels.json").read_text()) == ["negative", "positive"]
+    with pytest.raises(BenchError, match="no fp32 bundle"):
+        install_bundle("fp32", results, app)
+
+    from device_bench.harness import run
+
+    bench = run(out / "manifest.json", tmp_path / "bench", fast=True, seq_lens=(16,), cpu_threads=(1,),
+                mobile_threads=(1,), progress=False, android="off", formats=("onnx-int8",))
+    (measured,) = bench["bundles"]
+    assert measured["format"] == "onnx-int8-bundle" and measured["entries"] == list(bundle.entries)
+    assert [r["entry"] for r in measured["latency"]] == list(bundle.entries)
+    assert all(r["bundle_p50_ms"] > 0 and r["standalone_p50_ms"] > 0 for r in measured["latency"])
+    assert {(m["entries"], m["kind"]) for m in measured["memory"]} >= {(1, "bundle"), (4, "bundle")}
+    assert measured["switch"]["on_demand"]["p50_to_first_result_ms"] > 0
+    assert len(measured["accuracy"]) == 4 and all(0 <= r["bundle_accuracy"] <= 1 for r in measured["accuracy"])
+    table = (tmp_path / "bench" / "table.md").read_text()
+    assert "## Bundle onnx-int8-bundle: 4 sub-networks" in table and "sessions preloaded" in table
+    with (bundle.path / WEIGHTS_FILE).open("r+b") as f:  # one byte changed after export
+        first = f.read(1)
+        f.seek(0)
+        f.write(bytes([first[0] ^ 1]))
+    with pytest.raises(BenchError, match="changed since it was exported"):
+        install_bundle("int8", results, app)
+
+
+def test_export_all_refuses_a_bundle_without_the_full_network(tiny_export, tmp_path):
+    ckpt = tiny_export.parent.parent / "ckpt"
+    proc = subprocess.run(_export_cmd(ckpt, tmp_path / "export", "onnx-bundle", widths="0.25"), cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "cut from the full sub-network w1_d1" in proc.stderr

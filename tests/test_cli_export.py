@@ -542,3 +542,18 @@ def test_no_pickle_anywhere_in_export_or_dynabert():
                 problems.append(f"{where}:{node.lineno}: a model from_pretrained outside the strict loader "
                                 "(dynabert.backbone.load_classifier_weights)")
     assert not problems, "\n".join(problems)
+
+
+def test_a_relative_data_dir_is_recorded_absolute(tmp_path, monkeypatch):
+    """The manifest records where the dev data is, and device_bench reads it from wherever it runs: a relative
+    --data-dir (as in the README: ../shared/data/glue) must not be written as given."""
+    from export.inputs import resolve_data
+
+    (tmp_path / "data" / "glue").mkdir(parents=True)
+    (tmp_path / "data" / "mytask").mkdir()
+    (tmp_path / "data" / "mytask" / "dev.csv").write_text("text,label\na,x\n")
+    monkeypatch.chdir(tmp_path / "data")
+    glue = resolve_data("glue", "sst2", ["negative", "positive"], {})
+    assert glue.glue_dir == tmp_path / "data" / "glue" and glue.glue_dir.is_absolute()
+    custom = resolve_data("mytask", "mytask", ["x", "y"], {})
+    assert custom.files["dev"].is_absolute() and custom.files["dev"] == tmp_path / "data" / "mytask" / "dev.csv"

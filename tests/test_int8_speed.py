@@ -211,3 +211,32 @@ def test_fused_fp32_graph_has_no_skip_layer_norm_and_ships_with_settings(tmp_pat
     assert record["session_settings"]["settings"] in [S.validate(c) for c in S.CANDIDATES]
     assert len(record["latency_ms"]) == 2 * len(S.CANDIDATES)
     assert not (tmp_path / "fused.onnx").exists()  # the scratch copy is cleaned up
+
+
+def test_the_measured_settings_travel_with_the_file_to_the_app_card(tiny_export):
+    """export ships each ONNX file's chosen settings as the artifact's top-level session_settings (what every
+    runtime applies), device_bench opens the file with them, and pick turns them into the card's
+    ``onnxruntime`` record the app applies (ModelCard.ortConfigEntries)."""
+    import json
+
+    from device_bench.manifest_reader import read_manifest
+    from device_bench.pick import ort_card_settings
+    from dynabert import runtimes as catalogue
+
+    manifest = read_manifest(tiny_export)
+    raw = {a["id"]: a for a in json.loads(tiny_export.read_text())["artifacts"]}
+    int8 = [a for a in manifest.artifacts if a.format == "onnx-int8"]
+    assert int8
+    for artifact in int8:
+        chosen = raw[artifact.id]["details"]["session_settings"]
+        assert artifact.session_settings == chosen["settings"] == S.validate(chosen["settings"])
+        assert chosen["chosen_by"]
+        session = catalogue.open_session("onnxruntime-cpu", artifact.path, threads=1,
+                                         settings=artifact.session_settings)
+        session.close()
+        card = ort_card_settings(artifact.session_settings)["onnxruntime"]
+        assert card["graph_optimization_level"] == artifact.session_settings["graph_optimization_level"]
+        assert card["config_entries"] == S.config_entries(artifact.session_settings)
+    ort = [a for a in manifest.artifacts if a.format == "ort"]
+    assert ort and all(a.session_settings == S.validate(S.ARM_DEFAULT) for a in ort)
+    assert ort_card_settings({}) == {}

@@ -209,3 +209,42 @@ def test_unavailable_reason_names_the_extra(monkeypatch):
     assert litert.unavailable_reason() is None
     monkeypatch.setattr(litert.importlib.util, "find_spec", lambda name: None)
     assert "dynabert-edge[litert]" in litert.unavailable_reason()
+
+
+def test_export_all_and_device_bench_run_litert_through_the_catalogue(tiny_export, tmp_path):
+    """The whole road for the two formats: export.all builds and verifies them (runtime litert-xnnpack, int32
+    inputs), device_bench measures them in their own runtime, and pick ranks them but will not install them."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    from device_bench.harness import run
+    from device_bench.pick import candidates
+
+    ckpt = tiny_export.parent.parent / "ckpt"
+    out = tmp_path / "export"
+    cmd = [sys.executable, "-m", "export.all", "--ckpt", str(ckpt), "--out", str(out), "--widths", "1.0",
+           "--depths", "0.5", "--formats", "litert,litert-int8", "--no-bench", "--n-verify", "16",
+           "--n-verify-int8", "64", "--jobs", "1", "--no-progress"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    litert = {a["format"]: a for a in manifest["artifacts"] if a["format"].startswith("litert")}
+    assert set(litert) == {"litert", "litert-int8"}
+    for a in litert.values():
+        assert a["status"] == "passed" and a["runtime"] == "litert-xnnpack", a
+        assert {i["dtype"] for i in a["inputs"]} == {"int32"} and a["weights"]["passed"]
+    assert litert["litert-int8"]["parity"]["argmax_agreement"] >= MIN_ARGMAX_AGREEMENT
+    assert litert["litert-int8"]["bytes"] < litert["litert"]["bytes"] / 2
+
+    results = run(out / "manifest.json", tmp_path / "bench", fast=True, seq_lens=(16,), progress=False,
+                  android="off", cpu_threads=(1,), mobile_threads=(1, 2))
+    rows = [r for r in results["rows"] if r["format"].startswith("litert")]
+    assert {(r["runtime"], r["threads"]) for r in rows} == {("litert-xnnpack", 1), ("litert-xnnpack", 2)}
+    assert all(r["status"] == "ok" and r["p50_ms"] > 0 for r in rows)
+    accuracy = {a["format"]: a["accuracy"] for a in results["artifacts"] if a["format"].startswith("litert")}
+    assert all(v["status"] == "ok" and v["runtime"] == "litert-xnnpack" for v in accuracy.values())
+    assert any(c.artifact["format"].startswith("litert") for c in candidates(results))
+    assert not any(c.artifact["format"].startswith("litert") for c in candidates(results, app_only=True))

@@ -26,12 +26,12 @@ def test_device_bench_tables_are_derived_from_the_catalogue():
     # What device_bench keyed by hand before the catalogue: the same answers, now from one table.
     assert bench_runtimes.ACCURACY_RUNTIME == {
         "transformers": "pytorch", "onnxruntime": "onnxruntime-cpu", "onnxruntime-mobile": "onnxruntime-mobile",
-        "executorch-xnnpack": "executorch-xnnpack", "coreml": "coreml"}
+        "executorch-xnnpack": "executorch-xnnpack", "coreml": "coreml", "litert-xnnpack": "litert-xnnpack"}
     assert catalogue.runtimes_for("onnxruntime-mobile") == ["onnxruntime-mobile", "onnxruntime-xnnpack"]
     assert catalogue.runtimes_for("no-such-family") == []
     assert "android-onnxruntime" not in bench_runtimes.RUNTIMES  # measured over adb, not in this process
     families = {r.memory_family for r in catalogue.HOST.values()}
-    assert families == {"torch", "ort", "executorch", "coreml"}
+    assert families == {"torch", "ort", "executorch", "coreml", "litert"}
     assert all(r.threads in ("cpu", "mobile", "none") for r in catalogue.CATALOGUE.values())
 
 

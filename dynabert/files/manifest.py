@@ -35,6 +35,12 @@ its files' relative paths and contents (:func:`dynabert.fileio.sha256_path`)::
                    "flops_seq128": ..}, ...],
       "ort_required_operators_config": "required_operators.config",  # covers every .ort; null if none
       "artifacts": [ARTIFACT, ...],
+      "bundles": [{"format": "onnx-int8-bundle", "precision": "int8", "path": "bundle.int8/", "bytes": ..,
+                   "sha256": "...",        # over the folder's files (dynabert.fileio.sha256_path)
+                   "fingerprint": "...",   # every hf/ checksum, the code, the verification sizes
+                   "ratio_to_full": 1.02, "ratio_to_sum": 0.11,   # vs the w1_d1 / all 12 standalone files
+                   "entries": {"w1_d1": {"parity": {...}, "vs_standalone": {...}, "passed": true, ...}, ...},
+                   "status": "passed", "errors": []}],   # optional: only with --formats ...-bundle
       "summary": {"total": 96, "passed": 72, "unverified": 24, "failed": 0}
     }
 
@@ -202,6 +208,20 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class Bundle:
+    """A checked ``bundles[]`` entry: one shared-weight bundle folder (export.bundle) and how it verified."""
+
+    format: str  # onnx-bundle | onnx-int8-bundle
+    precision: str
+    path: Path  # the bundle folder, absolute (holds bundle.json, weights.bin and one graph per entry)
+    rel_path: str
+    bytes: int
+    sha256: str
+    status: str
+    entries: tuple[str, ...]  # sub-network names, largest first
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A checked ``manifest.json``. ``artifacts``: every listed artifact, in manifest order."""
 
@@ -224,6 +244,8 @@ class Manifest:
     raw: dict = field(repr=False)
     #: the typed data source export used (None in manifests written before it was recorded)
     data_source: DataSource | None = None
+    #: the shared-weight bundles export built (``--formats onnx-bundle,onnx-int8-bundle``)
+    bundles: list[Bundle] = field(default_factory=list)
 
     def hf_dir(self, subnet: str) -> Path | None:
         """The sub-model's ``hf/`` folder: its ``config.json`` is what FLOPs and parameters are counted from."""
@@ -290,6 +312,22 @@ def _artifact(record: object, root: Path, where: str) -> Artifact:
         max_length=optional_field(record, "max_length", where, int, 0),
         status=optional_field(record, "status", where, str, ""), raw=record,
     )
+
+
+def _bundle(record: object, root: Path, where: str, i: int) -> Bundle:
+    where = f"{where}: bundles[{i}]"
+    if not isinstance(record, dict):
+        raise StageFileError(f"{where}: not an object: {record!r}")
+    rel = required_field(record, "path", where, str)
+    size = required_field(record, "bytes", where, int)
+    entries = required_field(record, "entries", where, dict)
+    if size < 0 or not all(isinstance(name, str) and plain_name(name) for name in entries):
+        raise StageFileError(f"{where}: 'bytes' must be >= 0 and 'entries' keyed by sub-network names")
+    return Bundle(format=required_field(record, "format", where, str),
+                  precision=required_field(record, "precision", where, str),
+                  path=_inside(root, rel, where, "path"), rel_path=rel, bytes=size,
+                  sha256=required_field(record, "sha256", where, str),
+                  status=required_field(record, "status", where, str), entries=tuple(entries))
 
 
 def _data_dir(data: dict, root: Path, where: str) -> Path | None:
@@ -381,6 +419,7 @@ def parse_manifest(data: dict, path: Path) -> Manifest:
         do_lower_case=optional_field(tok, "do_lower_case", tok_where, bool),
         pad_token_id=optional_field(tok, "pad_token_id", tok_where, int, 0), data_dir=_data_dir(data, root, where),
         subnets=subnets, artifacts=artifacts, raw=data, data_source=_data_source(data, root, where),
+        bundles=[_bundle(b, root, where, i) for i, b in enumerate(optional_field(data, "bundles", where, list, []))],
     )
 
 

@@ -43,12 +43,28 @@ final class OrtLogitsModel implements LogitsModel, Closeable {
     private final String outputName;
     private final int fixedSequenceLength;
 
+    static OrtSession.SessionOptions.OptLevel optLevel(String level) {
+        if ("ORT_DISABLE_ALL".equals(level)) {
+            return OrtSession.SessionOptions.OptLevel.NO_OPT;
+        } else if ("ORT_ENABLE_BASIC".equals(level)) {
+            return OrtSession.SessionOptions.OptLevel.BASIC_OPT;
+        } else if ("ORT_ENABLE_EXTENDED".equals(level)) {
+            return OrtSession.SessionOptions.OptLevel.EXTENDED_OPT;
+        }
+        return OrtSession.SessionOptions.OptLevel.ALL_OPT;
+    }
+
     OrtLogitsModel(String modelPath, ModelCard card, int intraOpThreads) throws OrtException {
         env = OrtEnvironment.getEnvironment();
         options = new OrtSession.SessionOptions();
         OrtSession created = null;
         try {
-            options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            // The settings the export measured for this file (e.g. SkipLayerNormFusion disabled: see
+            // export/session_settings.py); ALL_OPT and no entries when the card has none.
+            options.setOptimizationLevel(optLevel(card.ortOptimizationLevel));
+            for (Map.Entry<String, String> entry : card.ortConfigEntries.entrySet()) {
+                options.addConfigEntry(entry.getKey(), entry.getValue());
+            }
             if (intraOpThreads > 0) {
                 options.setIntraOpNumThreads(intraOpThreads);
             }

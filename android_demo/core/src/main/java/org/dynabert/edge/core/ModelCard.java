@@ -58,6 +58,19 @@ public final class ModelCard {
      * null for a single model. A relative path of plain names (checked): it never leaves the folder.
      */
     public final String bundle;
+    /**
+     * ONNX Runtime session settings the export measured for this file (card key {@code "onnxruntime"}:
+     * {@code graph_optimization_level} and {@code config_entries}); the level is one of
+     * {@link #ORT_LEVELS}, the entries only keys in {@link #ORT_CONFIG_KEYS} (the card is read from assets,
+     * but an app should not pass arbitrary runtime switches on). Defaults: ORT_ENABLE_ALL, no entries.
+     */
+    public final String ortOptimizationLevel;
+    public final Map<String, String> ortConfigEntries;
+
+    public static final List<String> ORT_LEVELS = Collections.unmodifiableList(java.util.Arrays.asList(
+            "ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL"));
+    public static final List<String> ORT_CONFIG_KEYS = Collections.unmodifiableList(java.util.Arrays.asList(
+            "optimization.disable_specified_optimizers"));
 
     private ModelCard(Map<String, Object> m) {
         name = Json.getString(m, "name", null);
@@ -161,6 +174,29 @@ public final class ModelCard {
             scoreLow = ((Number) r.get(0)).doubleValue();
             scoreHigh = ((Number) r.get(1)).doubleValue();
         }
+        Map<String, String> entries = new java.util.LinkedHashMap<String, String>();
+        Object ort = m.get("onnxruntime");
+        if (ort == null) {
+            ortOptimizationLevel = "ORT_ENABLE_ALL";
+        } else {
+            Map<String, Object> o = Json.asObject(ort, "model_card.json onnxruntime");
+            ortOptimizationLevel = Json.getString(o, "graph_optimization_level", "ORT_ENABLE_ALL");
+            if (!ORT_LEVELS.contains(ortOptimizationLevel)) {
+                throw new IllegalArgumentException("model_card.json: onnxruntime.graph_optimization_level must be one of "
+                        + ORT_LEVELS + ", got '" + ortOptimizationLevel + "'");
+            }
+            Object ce = o.get("config_entries");
+            if (ce != null) {
+                for (Map.Entry<String, Object> e : Json.asObject(ce, "model_card.json onnxruntime.config_entries").entrySet()) {
+                    if (!ORT_CONFIG_KEYS.contains(e.getKey()) || !(e.getValue() instanceof String)) {
+                        throw new IllegalArgumentException("model_card.json: onnxruntime.config_entries: '" + e.getKey()
+                                + "' is not a supported string entry (supported: " + ORT_CONFIG_KEYS + ")");
+                    }
+                    entries.put(e.getKey(), (String) e.getValue());
+                }
+            }
+        }
+        ortConfigEntries = Collections.unmodifiableMap(entries);
     }
 
     /** "3.42 (on 0-5)" for a regression score. */

@@ -149,4 +149,28 @@ public class ModelCardTest {
             }
         }
     }
+
+    @Test
+    public void readsTheMeasuredSessionSettingsAndRefusesUnknownOnes() {
+        ModelCard plain = ModelCard.parse(FULL);
+        assertEquals("ORT_ENABLE_ALL", plain.ortOptimizationLevel);
+        assertTrue(plain.ortConfigEntries.isEmpty());
+        String tuned = FULL.replace("\"task\": \"sst2\",", "\"task\": \"sst2\", \"onnxruntime\": {\"graph_optimization_level\":"
+                + " \"ORT_ENABLE_EXTENDED\", \"config_entries\": {\"optimization.disable_specified_optimizers\":"
+                + " \"SkipLayerNormFusion\"}},");
+        ModelCard c = ModelCard.parse(tuned);
+        assertEquals("ORT_ENABLE_EXTENDED", c.ortOptimizationLevel);
+        assertEquals("SkipLayerNormFusion", c.ortConfigEntries.get("optimization.disable_specified_optimizers"));
+        for (String bad : new String[] {
+                "{\"graph_optimization_level\": \"FAST\"}",
+                "{\"config_entries\": {\"session.use_env_allocators\": \"1\"}}",
+                "{\"config_entries\": {\"optimization.disable_specified_optimizers\": 3}}"}) {
+            try {
+                ModelCard.parse(FULL.replace("\"task\": \"sst2\",", "\"task\": \"sst2\", \"onnxruntime\": " + bad + ","));
+                fail("accepted " + bad);
+            } catch (IllegalArgumentException expected) {
+                assertTrue(expected.getMessage(), expected.getMessage().startsWith("model_card.json: onnxruntime."));
+            }
+        }
+    }
 }
