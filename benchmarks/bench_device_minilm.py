@@ -17,13 +17,13 @@ untrained checkpoint that is where the INT8 files end up, and the INT8 targets n
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from dynabert.fileio import write_json_atomic
+from dynabert.files.results import read_results
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GLUE = REPO.parent / "shared" / "data" / "glue"
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from device_bench.table import headlines
 
-    results = json.loads((bench_dir / "results.json").read_text())
+    results = read_results(bench_dir / "results.json")
     checks = headlines(results)
     print(f"device_bench wall time {wall:.0f} s; phases {results['phase_seconds']}")
     for line in checks:

@@ -17,7 +17,6 @@ A logistic regression on the frozen pooled features (about 20 s) gives logits of
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -27,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from dynabert.fileio import write_json_atomic
+from dynabert.files.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GLUE = REPO.parent / "shared" / "data" / "glue"
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # export.all and its workers (waited for by it, so counted in our children's usage).
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    manifest = json.loads((export_dir / "manifest.json").read_text())
+    manifest = read_manifest(export_dir / "manifest.json").raw
     report = {"command": " ".join(cmd[1:]), "exit_code": code, **summarize(manifest, wall, ckpt_s),
               "export_cpu_s": round(cpu, 1), "load_average_before": load_before,
               # What the wall time would be with the cores to ourselves and perfect overlap: a lower bound.

@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dynabert.fileio import write_json_atomic, write_text_atomic  # noqa: E402
+from dynabert.files.manifest import read_manifest  # noqa: E402
 from export import session_settings as S  # noqa: E402
 
 
@@ -127,7 +128,7 @@ def feeds_for(session, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndar
 
 
 def build_rows(args, vocab: int) -> list[Row]:
-    manifest = json.loads((args.export / "manifest.json").read_text())
+    manifest = read_manifest(args.export / "manifest.json").raw
     flops = {s["name"]: s["flops_seq128"] for s in manifest["subnets"]}
     rows: list[Row] = []
     if args.teacher is not None:

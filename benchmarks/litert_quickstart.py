@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import platform
 import statistics
 import sys
@@ -37,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dynabert.fileio import write_json_atomic, write_text_atomic  # noqa: E402
+from dynabert.files.manifest import read_manifest  # noqa: E402
 from export.litert import LiteRTSession, export_litert, quantize_litert_int8, tflite_weight_count  # noqa: E402
 
 WARMUP = 3
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subnets", help="comma-separated sub-models to convert (default: all)")
     parser.add_argument("--measure", help="comma-separated sub-models to also run and time (default: all converted)")
     args = parser.parse_args(argv)
-    args.manifest = json.loads((args.export / "manifest.json").read_text())
+    args.manifest = read_manifest(args.export / "manifest.json").raw
     subnets = args.manifest["subnets"]
     if args.subnets:
         subnets = [s for s in subnets if s["name"] in args.subnets.split(",")]

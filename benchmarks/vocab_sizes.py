@@ -14,12 +14,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 from dynabert.fileio import write_json_atomic
+from dynabert.files.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def export(ckpt: Path, out: Path, vocab: str, formats: list[str], max_length: in
     proc = subprocess.run(cmd, cwd=REPO)
     if proc.returncode != 0:
         raise SystemExit(f"vocab_sizes: export.all --vocab {vocab} failed (exit {proc.returncode})")
-    return json.loads((out / "manifest.json").read_text())
+    return read_manifest(out / "manifest.json").raw
 
 
 def evaluate(out: Path, manifest: dict, ckpt: Path) -> dict[str, dict]:
