@@ -38,6 +38,8 @@ import yaml
 from dynabert.arch import subnet_name
 from dynabert.data import get_task
 from dynabert.fileio import atomic_file, write_text_atomic
+from dynabert.files.manifest import read_manifest
+from dynabert.files.results import read_results
 
 REPO = Path(__file__).resolve().parents[1]
 GLUE = REPO.parent / "shared" / "data" / "glue"
@@ -242,8 +244,8 @@ def collect(spec: TaskRun, run: Path, ablations_root: Path) -> dict:
     main = task.main_metric
     summary = json.loads((run / "summary.json").read_text())
     config = yaml.safe_load((run / "config.yaml").read_text())
-    bench = json.loads((run / "export" / "bench" / "results.json").read_text())
-    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    bench = read_results(run / "export" / "bench" / "results.json")
+    manifest = read_manifest(run / "export" / "manifest.json").raw
     teacher = summary["stages"]["teacher"]["best_score"]
     dev = summary["dev"]
     by_art = {a["id"]: a for a in bench["artifacts"]}

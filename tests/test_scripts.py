@@ -39,6 +39,39 @@ def test_forward_benchmark_writes_ratios(tmp_path):
     assert rows[-1]["flops_ratio"] < 0.2
 
 
+def _write_stage_files(export: Path, task: str, results: dict, artifacts: list[dict]) -> None:
+    """results.json and manifest.json around the fields a publish step reads, complete enough for their typed
+    readers (dynabert.files): the scripts read them through those, as every stage does."""
+    import re
+
+    from dynabert.files.results import RESULTS_SCHEMA
+    from export.formats import FORMATS
+
+    def mults(subnet: str) -> dict:
+        w, d = re.fullmatch(r"w([0-9.]+)_d([0-9.]+)", subnet).groups()
+        return {"width_mult": float(w), "depth_mult": float(d)}
+
+    def complete(art: dict) -> dict:
+        fmt = FORMATS.get(art["format"])
+        return {"runtime": fmt.runtime if fmt else "onnxruntime", "precision": fmt.precision if fmt else "fp32",
+                "path": f"{art['subnet']}/{fmt.filename if fmt else 'model.onnx'}", **mults(art["subnet"]), **art}
+
+    (export / "tokenizer").mkdir(parents=True, exist_ok=True)
+    manifest = {"schema_version": 1, "task": task, "tokenizer": {"dir": "tokenizer"},
+                "subnets": [{"name": n, **mults(n)} for n in dict.fromkeys(a["subnet"] for a in artifacts)],
+                "artifacts": [complete(a) for a in artifacts]}
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    ids = {a["id"]: complete(a) for a in artifacts}
+    rows = [{"artifact": f"{r['subnet']}/{r['format']}", **r} for r in results["rows"]]
+    results_arts = [{**{k: v for k, v in ids.get(a["id"], complete({**a, "subnet": a["id"].split("/")[0],
+                                                                     "format": a["id"].split("/")[1]})).items()
+                        if k in ("format", "runtime", "precision", "width_mult", "depth_mult")}, **a}
+                    for a in results["artifacts"]]
+    (export / "bench" / "results.json").write_text(json.dumps({
+        **results, "schema": RESULTS_SCHEMA, "manifest": str(export / "manifest.json"), "rows": rows,
+        "artifacts": results_arts}))
+
+
 def _fake_sst2_run(root: Path, dev: dict[str, float], int8_delta: float) -> tuple[Path, Path]:
     """The files benchmarks/sst2_minilm.py publishes from, with chosen numbers (no training)."""
     from dataclasses import asdict
@@ -79,10 +112,9 @@ def _fake_sst2_run(root: Path, dev: dict[str, float], int8_delta: float) -> tupl
             rows.append({"subnet": n, "format": fmt, "runtime": runtime, "threads": 1, "seq_len": 128,
                          "p50_ms": 10.0 / (i + 1), "vs_full": 1.0 / (i + 1), "vs_full_onnx_fp32": 1.0 / (i + 1),
                          "unstable": False, "status": "ok", "reason": None})
-    (run / "export" / "bench" / "results.json").write_text(json.dumps({
+    _write_stage_files(run / "export", "sst2", {
         "artifacts": artifacts, "rows": rows, "settings": {"seq_lens": [128], "spread_limit": 1.5},
-        "environment": {"cpu": "test CPU", "cores": 2, "loadavg_at_start": [0.1, 0.1, 0.1]}}))
-    (run / "export" / "manifest.json").write_text(json.dumps({"artifacts": manifest_arts}))
+        "environment": {"cpu": "test CPU", "cores": 2, "loadavg_at_start": [0.1, 0.1, 0.1]}}, manifest_arts)
     return run, ablations
 
 
@@ -160,8 +192,7 @@ def _run_from_published_sst2(root: Path) -> tuple[Path, Path]:
         for seq in pub["bench"]["settings"]["seq_lens"]:
             for s, row in pub["latency"].get(f"{label} @ seq {seq}", {}).items():
                 rows.append({"subnet": s, "format": fmt, "runtime": runtime, "threads": threads, "seq_len": seq, **row})
-    (run / "export" / "bench" / "results.json").write_text(json.dumps({
-        "artifacts": artifacts, "rows": rows, **pub["bench"]}))
+    bench = {"artifacts": artifacts, "rows": rows, **pub["bench"]}
     # 9 files per sub-network: the sized formats, Core ML fp32 and INT8 unverified (no macOS), the rest passed.
     v = pub["export_verification"]
     manifest = []
@@ -175,7 +206,7 @@ def _run_from_published_sst2(root: Path) -> tuple[Path, Path]:
                                  "n": v["int8_inputs"]}
             manifest.append(art)
     assert len(manifest) == v["artifacts"]
-    (run / "export" / "manifest.json").write_text(json.dumps({"artifacts": manifest}))
+    _write_stage_files(run / "export", "sst2", bench, manifest)
     (run / "export" / "bench" / "pareto_latency.png").write_bytes((DOCS / "sst2-minilm-pareto.png").read_bytes())
     return run, ablations
 
@@ -256,10 +287,9 @@ def _fake_glue_run(root: Path, task: str, dev: dict[str, dict[str, float]], teac
             rows.append({"subnet": n, "format": fmt, "runtime": runtime, "threads": 1, "seq_len": 128,
                          "p50_ms": 10.0 / (i + 1), "vs_full": 1.0 / (i + 1), "vs_full_onnx_fp32": 1.0 / (i + 1),
                          "unstable": False, "status": "ok", "reason": None})
-    (run / "export" / "bench" / "results.json").write_text(json.dumps({
+    _write_stage_files(run / "export", task, {
         "artifacts": artifacts, "rows": rows, "settings": {"seq_lens": [128], "spread_limit": 1.5},
-        "environment": {"cpu": "test CPU", "cores": 2, "loadavg_at_start": [0.1, 0.1, 0.1]}}))
-    (run / "export" / "manifest.json").write_text(json.dumps({"artifacts": manifest}))
+        "environment": {"cpu": "test CPU", "cores": 2, "loadavg_at_start": [0.1, 0.1, 0.1]}}, manifest)
     return run
 
 
