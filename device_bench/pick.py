@@ -257,6 +257,19 @@ def output_size(path: Path) -> int:
     return size
 
 
+def _check_app_runtime(paths: list[Path], what: str) -> None:
+    """Refuse what the app's (older) ONNX Runtime cannot load; say so when that runtime is not here to ask."""
+    from . import app_runtime
+
+    if not app_runtime.available():
+        print(f"note: not checked against the app's ONNX Runtime {app_runtime.APP_ORT_VERSION} (not cached at "
+              f"{app_runtime.APP_ORT_PYTHON}: bash android_demo/ci/install_toolchain.sh)", file=sys.stderr)
+        return
+    error = app_runtime.load_error(paths)
+    if error is not None:
+        raise BenchError(f"{what}: {error}; nothing installed")
+
+
 def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool = False) -> Path:
     """Copy the model, vocab, labels and card into ``app_dir``'s assets (atomically, one folder).
 
@@ -300,6 +313,7 @@ def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool 
         if sha256_path(tmp / model_file) != expected:
             raise BenchError(f"{art_id}: {listed.path} changed since it was exported and benchmarked "
                              f"(sha256 mismatch); nothing installed")
+        _check_app_runtime([tmp / model_file], art_id)
         outputs = output_size(tmp / model_file)
         if outputs != len(labels):
             what = ("a regression model has one" if manifest.is_regression
@@ -360,6 +374,7 @@ def install_bundle(precision: str, results: dict, app_dir: Path, replace_others:
         if sha256_path(tmp / folder) != bundle.sha256:
             raise BenchError(f"{bundle.format}: the copy differs from {bundle.path}; nothing installed")
         largest = index.entries[0]
+        _check_app_runtime([tmp / folder / e.graph for e in index.entries], bundle.format)
         outputs = output_size(tmp / folder / largest.graph)
         if outputs != len(labels):
             raise BenchError(f"{bundle.format}: the graphs have {outputs} outputs but the export lists "

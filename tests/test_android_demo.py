@@ -321,7 +321,7 @@ def test_build_apk_packages_a_verified_bundle_stored_and_refuses_a_damaged_one(t
     assert not (tmp_path / "bad" / "dynabert-edge-demo-debug.apk").exists()
 
 
-ORT_APP_PYTHON = Path.home() / ".cache" / "dynabert-edge" / "ort-python-1.29.0"  # android_demo/ci/lib.sh
+from device_bench.app_runtime import APP_ORT_PYTHON as ORT_APP_PYTHON  # noqa: E402  (android_demo/ci/lib.sh)
 LOAD_BUNDLE_ON_APP_RUNTIME = """
 import json, sys
 import numpy as np

@@ -603,3 +603,28 @@ def test_help_explains(capsys):
     assert bench_cli.main(["--help"]) == 0
     text = capsys.readouterr().out
     assert "--accuracy-limit" in text and "stratified" in text
+
+
+def test_pick_refuses_what_the_apps_onnx_runtime_cannot_load(export, demo, tmp_path, capsys, monkeypatch):
+    """The app ships ONNX Runtime 1.29.0: a file it cannot open is refused at pick time, nothing installed."""
+    from device_bench import app_runtime
+
+    if not app_runtime.available():
+        pytest.skip(f"ONNX Runtime {app_runtime.APP_ORT_VERSION} not cached: bash android_demo/ci/install_toolchain.sh")
+    good = export.parent / "w1_d1" / "model.onnx"
+    assert app_runtime.load_error([good]) is None
+    import onnx
+
+    model = onnx.load(str(good))
+    model.opset_import[0].version = 99  # an opset no released runtime knows
+    bad = tmp_path / "future.onnx"
+    onnx.save(model, str(bad))
+    error = app_runtime.load_error([good, bad])
+    assert error is not None and "1.29.0" in error and "future.onnx" in error and "\n" not in error
+    # pick asks the same question of the copy it is about to install
+    monkeypatch.setattr(app_runtime, "load_error", lambda paths: f"ONNX Runtime 1.29.0 (the app's) cannot load "
+                                                                 f"{paths[0].name}: opset 99")
+    results = make_results(export, tmp_path / "bench")
+    assert _pick_install(results, demo) == 2
+    assert "cannot load model.onnx: opset 99; nothing installed" in _one_line_error(capsys, "1.29.0")
+    assert not (demo / "app/src/main/assets/models/w1_d1_onnx").exists()

