@@ -322,6 +322,7 @@ def test_build_apk_packages_a_verified_bundle_stored_and_refuses_a_damaged_one(t
 
 
 from device_bench.app_runtime import APP_ORT_PYTHON as ORT_APP_PYTHON  # noqa: E402  (android_demo/ci/lib.sh)
+
 LOAD_BUNDLE_ON_APP_RUNTIME = """
 import json, sys
 import numpy as np

@@ -521,6 +521,7 @@ def test_custom_task_inputs_come_from_the_recorded_files(tmp_path):
 
 
 from device_bench.app_runtime import APP_ORT_PYTHON as ORT_APP_PYTHON  # noqa: E402  (android_demo/ci/lib.sh)
+
 LOAD_ON_APP_RUNTIME = """
 import json, sys
 import numpy as np
