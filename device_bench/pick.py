@@ -257,6 +257,24 @@ def output_size(path: Path) -> int:
     return size
 
 
+def _app_labels(manifest: Manifest) -> list[str]:
+    """labels.json for the app, after checking the export has what the app needs (label names, vocab.txt)."""
+    labels = card_labels(manifest)
+    if not labels:
+        raise BenchError(f"{manifest.path}: a classifier export with no label_names: the app cannot name its "
+                         "classes")
+    if manifest.vocab is None or not manifest.vocab.is_file():
+        raise BenchError("the app's tokenizer is WordPiece and needs vocab.txt; this export's tokenizer has none")
+    return labels
+
+
+def _remove_others(models: Path, keep: Path) -> None:
+    """--replace: the other installed model folders go (hidden ones and symlinks are left alone)."""
+    for other in models.iterdir():
+        if other.is_dir() and not other.is_symlink() and other != keep and not other.name.startswith("."):
+            shutil.rmtree(other)
+
+
 def _check_app_runtime(paths: list[Path], what: str) -> None:
     """Refuse what the app's (older) ONNX Runtime cannot load; say so when that runtime is not here to ask."""
     from . import app_runtime
@@ -291,12 +309,7 @@ def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool 
     listed = next((a for a in manifest.artifacts if a.id == art_id), None)
     if listed is None:
         raise BenchError(f"{art_id}: not a usable artifact of {manifest.path} (named in the results)")
-    labels = card_labels(manifest)
-    if not labels:
-        raise BenchError(f"{manifest.path}: a classifier export with no label_names: the app cannot name its "
-                         "classes")
-    if manifest.vocab is None or not manifest.vocab.is_file():
-        raise BenchError("the app's tokenizer is WordPiece and needs vocab.txt; this export's tokenizer has none")
+    labels = _app_labels(manifest)
     expected = artifact.get("sha256") or ""
     if not expected or not listed.sha256:
         raise BenchError(f"{art_id}: no sha256 recorded ({'results' if not expected else 'manifest'}): "
@@ -325,9 +338,7 @@ def install(cand: Candidate, results: dict, app_dir: Path, replace_others: bool 
         card.update(ort_card_settings(listed.session_settings))
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     if replace_others:
-        for other in models.iterdir():
-            if other.is_dir() and not other.is_symlink() and other != target and not other.name.startswith("."):
-                shutil.rmtree(other)
+        _remove_others(models, target)
     return target
 
 
@@ -355,12 +366,7 @@ def install_bundle(precision: str, results: dict, app_dir: Path, replace_others:
         raise BenchError(f"{bundle.format}: export marked it {bundle.status}; refusing to install it")
     if not bundle.path.is_dir() or sha256_path(bundle.path) != bundle.sha256:
         raise BenchError(f"{bundle.format}: {bundle.path} changed since it was exported (sha256 mismatch)")
-    labels = card_labels(manifest)
-    if not labels:
-        raise BenchError(f"{manifest.path}: a classifier export with no label_names: the app cannot name its "
-                         "classes")
-    if manifest.vocab is None or not manifest.vocab.is_file():
-        raise BenchError("the app's tokenizer is WordPiece and needs vocab.txt; this export's tokenizer has none")
+    labels = _app_labels(manifest)
     folder = FOLDER[precision]
     name = f"bundle_{precision}"
     models = app_dir / ASSETS
@@ -390,9 +396,7 @@ def install_bundle(precision: str, results: dict, app_dir: Path, replace_others:
         card["source"] = {"bundle": bundle.format, "sha256": bundle.sha256, "manifest": results["manifest"]}
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     if replace_others:
-        for other in models.iterdir():
-            if other.is_dir() and not other.is_symlink() and other != target and not other.name.startswith("."):
-                shutil.rmtree(other)
+        _remove_others(models, target)
     return target
 
 
