@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def export(ckpt: Path, out: Path, vocab: str, formats: list[str], max_length: int) -> dict:
     cmd = [sys.executable, "-m", "export.all", "--ckpt", str(ckpt), "--out", str(out), "--vocab", vocab,
-           "--formats", ",".join(formats), "--max-length", str(max_length), "--no-bench", "--no-progress"]
+           "--formats", ",".join(formats), "--max-length", str(max_length), "--no-bench", "--no-progress",
+           # A file that misses its gate is reported (status "failed" in the manifest and here), not measured.
+           "--allow-failures"]
     proc = subprocess.run(cmd, cwd=REPO)
     if proc.returncode != 0:
         raise SystemExit(f"vocab_sizes: export.all --vocab {vocab} failed (exit {proc.returncode})")
