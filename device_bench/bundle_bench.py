@@ -33,13 +33,11 @@ RSS_COUNTS = (1, 2, 12)
 
 
 def session(path: Path, threads: int = 1):
-    import onnxruntime as ort
+    """An ONNX Runtime session opened as the catalogue's ``onnxruntime-cpu`` entry opens every standalone file,
+    so bundle and standalone rows differ only in the file."""
+    from dynabert import runtimes as catalogue
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return catalogue.open_session("onnxruntime-cpu", path, threads=threads).session
 
 
 def synthetic_feed(names: list[str], seq: int, vocab_low: int = 1000, vocab_high: int = 5000, seed: int = 0) -> dict:

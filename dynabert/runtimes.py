@@ -385,12 +385,10 @@ def _coreml_missing() -> str | None:
 # ---------------------------------------------------------------------------------------------- the phone
 
 
-def _open_litert(path: Path, *, threads: int = 0, input_names: Sequence[str] = (),
-                 settings: Mapping | None = None) -> Session:
-    from .litert_runner import LiteRTSession
+def _litert_session(path: Path, threads: int) -> Any:
+    from .litert_runner import LiteRTSession  # here: the catalogue imports no runtime
 
-    _no_settings("litert-xnnpack", settings)
-    return _Adapted(LiteRTSession(path, max(1, threads)), "litert-xnnpack")
+    return LiteRTSession(path, max(1, threads))  # 0 (the runtime's default) is one thread for LiteRT
 
 
 def _litert_missing() -> str | None:
@@ -433,8 +431,9 @@ CATALOGUE: dict[str, Runtime] = {
         # LiteRT files are batch 1 and int32, one fixed-shape signature per length bucket (dynabert.litert_runner):
         # a latency is the cost at the bucket that holds the length.
         Runtime("litert-xnnpack", ("litert-xnnpack",), "LiteRT interpreter, XNNPACK delegate (length buckets)",
-                _open_litert, _litert_missing, threads="mobile", memory_family="litert",
-                imports=("ai_edge_litert.interpreter",), own=True, batch_one=True, ids_dtype="int32"),
+                plain_open(_litert_session, "litert-xnnpack"), _litert_missing, threads="mobile",
+                memory_family="litert", imports=("ai_edge_litert.interpreter",), own=True, batch_one=True,
+                ids_dtype="int32"),
         Runtime("android-onnxruntime", ("onnxruntime", "onnxruntime-mobile"),
                 "the demo app's ONNX Runtime on an Android phone (adb)", _open_on_phone, _phone_only,
                 threads="none", where="android",

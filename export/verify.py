@@ -99,11 +99,6 @@ def not_run(reason: str) -> dict:
 # ---------------------------------------------------------------------------------------------- runners
 
 
-def ort_session(path: Path, threads: int = 1):
-    """An ONNX Runtime session opened as the catalogue's ``onnxruntime-cpu`` entry opens it (for timing graphs)."""
-    return catalogue.open_session("onnxruntime-cpu", path, threads=threads).session
-
-
 def unavailable(family: str) -> str | None:
     """None when the own runtime of a file family (a format's ``runtime``) runs here, else why not."""
     own = catalogue.own_runtime(family)
