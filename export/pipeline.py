@@ -258,28 +258,44 @@ def _session_settings(job: SubnetJob, path: Path) -> dict:
     return choose(path, [{name: f[name] for name in job.names} for f in job.inputs.features[:16]])
 
 
-def _build_onnx_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
-    from .quantize import quantize_dynamic_int8
+#: INT8 recipes for ONNX Runtime, fastest first (export.quantize): a file is kept with the first recipe whose
+#: output passes the gate; the rejected attempts stay in its ``details``.
+INT8_RECIPES = ("dynamic", "blockwise")
 
-    record["details"] = {**quantize_dynamic_int8(ctx.plain_onnx, ctx.scratch, path), "from": "plain graph"}
-    _ship_settings(record, _session_settings(ctx.job, path))
-    _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path), "onnx-initializers")
+
+def _quantize_until_gated(ctx: _Context, fmt: str, source: Path, path: Path, record: dict, details: dict,
+                          extra_options: dict | None = None, count_correction=None) -> None:
+    from .quantize import nbits_count_correction, quantize_blockwise_int8, quantize_dynamic_int8
+
+    recipes = {"dynamic": quantize_dynamic_int8, "blockwise": quantize_blockwise_int8}
+    rejected = []
+    for name in INT8_RECIPES:
+        record["details"] = {**recipes[name](source, ctx.scratch, path, extra_options), **details}
+        _ship_settings(record, _session_settings(ctx.job, path))
+        counted = (V.onnx_weight_count(path) + nbits_count_correction(path)
+                   + (count_correction(path) if count_correction else 0))
+        _verify_onnx(ctx.job, fmt, path, record, counted, "onnx-initializers")
+        if record["parity"].get("passed") is not False or name == INT8_RECIPES[-1]:
+            break
+        rejected.append({"method": name, "parity": record["parity"]})
+    if rejected:
+        record["details"]["rejected"] = rejected
+
+
+def _build_onnx_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    _quantize_until_gated(ctx, fmt, ctx.plain_onnx, path, record, {"from": "plain graph"})
 
 
 def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     import onnx
 
     from .embeddings import int4_count_correction, quantize_word_embeddings_int4
-    from .quantize import quantize_dynamic_int8
 
     int4 = ctx.scratch / "plain-int4emb.onnx"
     embeddings = quantize_word_embeddings_int4(ctx.plain_onnx, int4)
     # The contrib op's output has no type for ONNX shape inference: tell the quantizer it is fp32.
-    int8 = quantize_dynamic_int8(int4, ctx.scratch, path, {"DefaultTensorType": onnx.TensorProto.FLOAT})
-    record["details"] = {**int8, "word_embeddings": embeddings, "from": "plain graph"}
-    _ship_settings(record, _session_settings(ctx.job, path))
-    counted = V.onnx_weight_count(path) + int4_count_correction(path)
-    _verify_onnx(ctx.job, fmt, path, record, counted, "onnx-initializers")
+    _quantize_until_gated(ctx, fmt, int4, path, record, {"word_embeddings": embeddings, "from": "plain graph"},
+                          {"DefaultTensorType": onnx.TensorProto.FLOAT}, int4_count_correction)
 
 
 def _build_onnx_qdq(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
@@ -302,7 +318,9 @@ def _build_ort(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     record["details"] = convert_to_ort(source, ctx.scratch, path, session_settings=ARM_DEFAULT)
     _ship_settings(record, {"settings": ARM_DEFAULT,
                             "chosen_by": "default for ARM (not timed: see export.session_settings)"})
-    counted = V.ort_weight_count(path)
+    from .quantize import nbits_count_correction
+
+    counted = V.ort_weight_count(path) + nbits_count_correction(source)
     if FORMATS[fmt].precision == "int8+int4emb":  # 4-bit tables are counted in values (see int4_count_correction)
         from .embeddings import int4_count_correction
 
