@@ -174,10 +174,17 @@ def ablations(spec: TaskRun) -> None:
         sh(cmd + (["--resume"] if (out / "config.yaml").is_file() else []))
 
 
+def _failed_artifacts(export_dir: Path) -> list[str]:
+    """Artifacts the export marked failed: device_bench still measures the rest, so its results alone do not
+    say the step is complete (a re-run rebuilds exactly these, export keeps what passed)."""
+    manifest = read_manifest(export_dir / "manifest.json")
+    return [f"{a.subnet}/{a.format}" for a in manifest.artifacts if a.status == "failed"]
+
+
 def export(spec: TaskRun) -> None:
     run = run_dir(spec)
     summary = json.loads((run / "summary.json").read_text())
-    if (run / "export" / "bench" / "results.json").is_file():
+    if (run / "export" / "bench" / "results.json").is_file() and not _failed_artifacts(run / "export"):
         return
     sh([sys.executable, "-m", "export.all", "--ckpt", str(REPO / summary["checkpoint"]), "--out", str(run / "export"),
         "--max-length", "128", "--data-dir", str(GLUE), "--no-progress"])
@@ -459,7 +466,9 @@ def render(spec: TaskRun, r: dict, notes: str) -> str:
                 if row is None or row["status"] != "ok":
                     cells.append("n/a" if row is None else f"n/a ({row['reason']})")
                 else:
-                    cells.append(f"{row['p50_ms']:.2f} ms ({1 / row['vs_full']:.1f}×){'!' if row['unstable'] else ''}")
+                    # no ratio where the full model's file of this view was not measured (failed its gate)
+                    ratio = f" ({1 / row['vs_full']:.1f}×)" if row.get("vs_full") else ""
+                    cells.append(f"{row['p50_ms']:.2f} ms{ratio}{'!' if row['unstable'] else ''}")
             out.append(f"| {w} | " + " | ".join(cells) + " |")
         out.append("")
     out += [f"![Pareto: {main_label} vs latency]({name}-pareto.png)", ""]

@@ -363,3 +363,25 @@ def test_stsb_and_cola_documents_use_their_own_metrics(tmp_path):
             "measured (failed export verification or no score): w0.25_d0.5/onnx-int8 | no |") in text
     assert "| 0.25 | 36.0 | 35.0 | 34.0 |" in text and "| 0.25 | -11.0 / -7.2 | -12.0 / -6.5 | -13.0 / -14.4 |" in text
     assert "Core ML INT8-weights: not exported." in text  # the fake export made no Core ML files
+
+
+def test_glue_export_step_reruns_while_the_manifest_has_failed_artifacts(tmp_path, monkeypatch):
+    """device_bench measures what passed even when some files failed their gate, so its results.json does not
+    make the export step complete: a re-run of the script must run export.all again (the MRPC run stopped so)."""
+    import glue_minilm
+
+    names = _names()
+    spec = glue_minilm.RUNS["mrpc"]
+    run = _fake_glue_run(tmp_path / "m", "mrpc", {"f1": {n: 0.85 for n in names}}, {"f1": 0.86}, int8_delta=0.0)
+    calls = []
+    monkeypatch.setattr(glue_minilm, "run_dir", lambda _spec: run)
+    monkeypatch.setattr(glue_minilm, "sh", calls.append)
+    glue_minilm.export(spec)
+    assert calls == []  # results and nothing failed: complete
+    manifest_file = run / "export" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["artifacts"][2]["status"] = "failed"
+    manifest_file.write_text(json.dumps(manifest))
+    assert glue_minilm._failed_artifacts(run / "export") == [manifest["artifacts"][2]["id"]]
+    glue_minilm.export(spec)
+    assert len(calls) == 1 and calls[0][1:3] == ["-m", "export.all"]
