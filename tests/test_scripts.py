@@ -385,3 +385,16 @@ def test_glue_export_step_reruns_while_the_manifest_has_failed_artifacts(tmp_pat
     assert glue_minilm._failed_artifacts(run / "export") == [manifest["artifacts"][2]["id"]]
     glue_minilm.export(spec)
     assert len(calls) == 1 and calls[0][1:3] == ["-m", "export.all"]
+
+
+def test_vocab_sizes_compares_each_file_with_the_same_format_without_pruning():
+    import vocab_sizes
+
+    full = {"a/onnx-int8": {"bytes": 100, "metric": 0.90}, "a/onnx-int4emb": {"bytes": 80, "metric": 0.88}}
+    task = {"a/onnx-int8": {"bytes": 60, "metric": 0.89}, "a/onnx-int4emb": {"bytes": 40, "metric": 0.875},
+            "b/onnx-int8": {"bytes": 50, "metric": 0.8}}  # no full-vocabulary twin (failed there): left out
+    rows = {r["id"]: r for r in vocab_sizes.compare(full, task)}
+    assert set(rows) == {"a/onnx-int8", "a/onnx-int4emb"}
+    assert rows["a/onnx-int4emb"]["delta"] == pytest.approx(-0.005)  # against the full-vocabulary 4-bit file
+    assert rows["a/onnx-int4emb"]["delta_vs_full_int8"] == pytest.approx(-0.025)  # and the INT8 one it replaces
+    assert rows["a/onnx-int8"]["delta"] == pytest.approx(-0.01) and rows["a/onnx-int8"]["delta_vs_full_int8"] is None
