@@ -409,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, help="device_bench results.json (default: the newest under out/, runs/)")
     p.add_argument("--max-latency-ms", type=float_in(0, low_open=True), help="p50 latency budget in ms (> 0)")
     p.add_argument("--max-mb", type=float_in(0, low_open=True), help="file size budget in MB (10^6 bytes, > 0)")
-    p.add_argument("--min-metric", type=float_in(0, 1),
-                   help="lowest acceptable dev metric, as a fraction (0.9 = 90%%)")
+    p.add_argument("--min-metric", type=float_in(-1, 1),
+                   help="lowest acceptable dev metric, in the task's own metric as a fraction (0.9 = 90%%); "
+                        "accuracy and F1 run from 0 to 1, Matthews and Pearson/Spearman correlations from -1")
     p.add_argument("--runtime", help="judge latency on this runtime (default: each file's own), e.g. "
                                      "onnxruntime-mobile or android-onnxruntime")
     p.add_argument("--threads", type=int_in(1, 1024), default=1, help="latency at this thread count (default 1)")
@@ -441,6 +442,17 @@ def _check_measured(results: dict, runtime: str | None, seq_len: int | None) -> 
                          f"{', '.join(map(str, lengths)) or 'none'})")
 
 
+def _check_min_metric(results: dict, min_metric: float | None) -> None:
+    """``--min-metric`` must lie in the range of the results' own metric (a negative accuracy is a typo)."""
+    from dynabert.data.tasks import METRIC_RANGES
+
+    name = results.get("metric_name")
+    low, high = METRIC_RANGES.get(name, (-1.0, 1.0))
+    if min_metric is not None and not low <= min_metric <= high:
+        raise BenchError(f"--min-metric must be a number from {low:g} to {high:g} for the results' metric ({name}), "
+                         f"got '{min_metric:g}'")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -456,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"installed the {args.bundle} bundle into {target} (rebuild the app)")
             return 0
         _check_measured(results, args.runtime, args.seq_len)
+        _check_min_metric(results, args.min_metric)
         cands = candidates(results, max_latency_ms=args.max_latency_ms, max_mb=args.max_mb,
                            min_metric=args.min_metric, runtime=args.runtime, threads=args.threads,
                            seq_len=args.seq_len, app_only=args.install_into is not None)

@@ -133,7 +133,7 @@ def headlines(results: dict) -> list[str]:
     fp32_m, int8_m = metric.get((full, "onnx")), metric.get((full, "onnx-int8"))
     if fp32_m is not None and int8_m is not None:
         lines.append(f"{full} ONNX INT8 {results['metric_name']} {100 * int8_m:.2f} vs fp32 {100 * fp32_m:.2f}: "
-                     f"{100 * (int8_m - fp32_m):+.2f} points (target within 0.5)")
+                     f"{100 * (int8_m - fp32_m):+.2f} points")
     return lines
 
 
@@ -165,9 +165,9 @@ def markdown(results: dict) -> str:
         if dev.get("sampling"):  # --accuracy-limit: say so, next to every number it produced
             over = (f"a SAMPLE of {dev['examples']} of the {dev.get('total_examples')} dev examples "
                     f"({dev['sampling']}; --accuracy-limit)")
-        out.append(f"- accuracy: {metric} (×100) over {over} of `{dev['path']}`, each file in its own runtime")
+        out.append(f"- dev metric: {metric} (×100) over {over} of `{dev['path']}`, each file in its own runtime")
     else:
-        out.append(f"- accuracy: not run: {results.get('dev_reason')}")
+        out.append(f"- dev metric: not run: {results.get('dev_reason')}")
     teacher = results["teacher_metric"]
     out.append(f"- Δ teacher: against {_pct(teacher.get('value'))} — {teacher['source']}; Δ PyTorch: against the "
                f"same sub-network's hf/ checkpoint in PyTorch")

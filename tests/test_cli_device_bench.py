@@ -628,3 +628,18 @@ def test_pick_refuses_what_the_apps_onnx_runtime_cannot_load(export, demo, tmp_p
     assert _pick_install(results, demo) == 2
     assert "cannot load model.onnx: opset 99; nothing installed" in _one_line_error(capsys, "1.29.0")
     assert not (demo / "app/src/main/assets/models/w1_d1_onnx").exists()
+
+
+def test_pick_min_metric_follows_the_range_of_the_tasks_metric(export, tmp_path, capsys):
+    """Matthews and Pearson correlations can be negative (a CoLA model at -0.05 is a real, bad model): there a
+    negative --min-metric is a bound; for accuracy it is a typo, refused in one line."""
+    results = make_results(export, tmp_path / "bench")
+    data = json.loads(results.read_text())
+    data["metric_name"], data["artifacts"][0]["metric"] = "mcc", -0.05
+    results.write_text(json.dumps(data))
+    assert pick.main(["--results", str(results), "--min-metric", "-0.1"]) == 0
+    assert "mcc -5.00" in capsys.readouterr().out  # shown ×100, as every metric
+    assert pick.main(["--results", str(results), "--min-metric", "0.1"]) == 1  # above the only candidate: none
+    capsys.readouterr()
+    assert pick.main(["--results", str(results), "--min-metric", "-1.5"]) == 2
+    _one_line_error(capsys, "--min-metric", "'-1.5'")

@@ -31,6 +31,9 @@ from dataclasses import dataclass
 
 #: Metric names understood by :mod:`dynabert.data.metrics`.
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "f1", "mcc", "pearson", "spearman")
+#: The range of each metric: correlations run from -1 (accuracy and F1 from 0). Higher is better for all.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "mcc": (-1.0, 1.0), "pearson": (-1.0, 1.0), "spearman": (-1.0, 1.0)}
 
 
 @dataclass(frozen=True)
