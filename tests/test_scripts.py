@@ -398,3 +398,34 @@ def test_vocab_sizes_compares_each_file_with_the_same_format_without_pruning():
     assert rows["a/onnx-int4emb"]["delta"] == pytest.approx(-0.005)  # against the full-vocabulary 4-bit file
     assert rows["a/onnx-int4emb"]["delta_vs_full_int8"] == pytest.approx(-0.025)  # and the INT8 one it replaces
     assert rows["a/onnx-int8"]["delta"] == pytest.approx(-0.01) and rows["a/onnx-int8"]["delta_vs_full_int8"] is None
+
+
+def test_vocab_sizes_document_states_the_bounds_from_the_measured_files(tmp_path):
+    import vocab_sizes
+
+    def files(scale: float, metric: float) -> dict:
+        out = {}
+        for subnet, base in (("w1_d1", 23e6), ("w0.25_d0.5", 13.4e6)):
+            for fmt, factor, drop in (("onnx-int8", 1.0, 0.0), ("onnx-int4emb", 0.8, 0.004)):
+                out[f"{subnet}/{fmt}"] = {
+                    "bytes": int(base * factor * scale), "metric": metric - drop, "metric_name": "accuracy",
+                    "status": "passed", "details_method": "dynamic",
+                    "split": {"bytes_embeddings": int(base * scale) - 10_500_000, "bytes_encoder": 10_000_000,
+                              "bytes_head": 400_000, "bytes_other": 100_000}}
+        return out
+
+    emb = {"vocab_size": 13486, "full_vocab_size": 30522, "full_position_rows": 512, "position_rows": 128,
+           "sources": [{"what": "sst2 train", "ids": 11570}],
+           "dev_tokenization": {"changed_tokens_share": 0.02, "tokens": 100, "changed_texts_share": 0.3, "texts": 10}}
+    report = {"checkpoint": "ckpt", "max_length": 128,
+              "runs": {"full": {"files": files(1.0, 0.90), "embeddings": emb},
+                       "task": {"files": files(0.4, 0.897), "embeddings": emb}}}
+    text = vocab_sizes.render(report)
+    # smallest: the 4-bit task file (13.4e6 * 0.8 * 0.4 = 4.29 MB) is 0.3 pts below the same file unpruned
+    assert ("| w0.25_d0.5's smallest file within 0.5 pts ≤ 5.0 MB | w0.25_d0.5/onnx-int4emb | 4.29 | -0.30 | yes |"
+            in text)
+    assert "| full model's INT8 file ≤ 12.0 MB, within 0.5 pts | w1_d1/onnx-int8 | 9.20 | -0.30 | yes |" in text
+    report["runs"]["task"]["files"]["w0.25_d0.5/onnx-int4emb"]["metric"] -= 0.01  # now 1.3 pts below
+    text = vocab_sizes.render(report)
+    assert "| w0.25_d0.5/onnx-int8 | 5.36 | -0.30 | no |" in text  # the next smallest within the bound, too big
+    assert "Dev accuracy ×100" in text and "13,486 rows" in text
