@@ -23,10 +23,15 @@ FP32_ATOL = 1e-3
 #: on 98.5% of the dev set still fails a 0.98 gate one time in four (two flips), so the gate measured the
 #: draw more than the file.
 MIN_ARGMAX_AGREEMENT = 0.98
-#: Reduced-precision regression heads (one output) have no argmax: their scores must stay within this of the
-#: PyTorch scores, and keep their order: Pearson with the PyTorch scores at least MIN_REGRESSION_PEARSON (an
-#: offset or a squashed scale that a fixed tolerance lets through on a narrow-range head shows up there).
+#: Reduced-precision regression heads (one output) have no argmax. Their scores must keep their order (Pearson
+#: with the PyTorch scores at least MIN_REGRESSION_PEARSON) and stay close on average: mean |diff| at most
+#: REGRESSION_MEAN_DIFF_OF_STD of the PyTorch scores' standard deviation (scale-free; catches an offset or a
+#: squashed scale, which Pearson alone lets through), or APPROX_REGRESSION_ATOL where the scores do not vary.
+#: Not a bound on the single worst score: measured on the STS-B MiniLM teacher (500 dev pairs, scores 0-4.3,
+#: std 1.36), dynamic INT8 keeps Pearson 0.9971 with mean |diff| 0.087, yet one pair in 500 moves by 0.47 (the
+#: block-wise recipe: 0.9997, 0.025, 0.24); a max bound of 0.1 failed every INT8 file there.
 APPROX_REGRESSION_ATOL = 0.1
+REGRESSION_MEAN_DIFF_OF_STD = 0.1
 MIN_REGRESSION_PEARSON = 0.99
 #: Padded batches for formats with a dynamic batch axis; ragged rows exercise masking.
 BATCH_SIZE = 8
@@ -48,7 +53,7 @@ def compare(outputs: list[np.ndarray], reference: np.ndarray, gate: Gate, modes:
     flips: list[dict] = []
     agreement = None
     pearson = None
-    if regression and reference.shape[0] > 1 and finite:
+    if regression and reference.shape[0] > 1 and finite and np.ptp(reference[:, 0]) > 0:  # no order to keep else
         pearson = float(min(_pearson(out[:, 0], reference[:, 0]) for out in outputs))
     if not regression:
         ref_arg = reference.argmax(axis=1)
@@ -63,9 +68,13 @@ def compare(outputs: list[np.ndarray], reference: np.ndarray, gate: Gate, modes:
         passed = finite and max_diff <= gate.atol and (agreement is None or agreement == 1.0)
         criteria = {"atol": gate.atol, "min_argmax_agreement": 1.0}
     elif regression:
-        passed = (finite and max_diff <= APPROX_REGRESSION_ATOL
+        spread = float(reference[:, 0].astype(np.float64).std())
+        mean_atol = REGRESSION_MEAN_DIFF_OF_STD * spread if spread > 0 else APPROX_REGRESSION_ATOL
+        mean_diff = max(float(np.abs(out.astype(np.float64) - reference).mean()) for out in outputs)
+        passed = (finite and mean_diff <= mean_atol
                   and (pearson is None or pearson >= MIN_REGRESSION_PEARSON))
-        criteria = {"atol": APPROX_REGRESSION_ATOL, "min_pearson_with_reference": MIN_REGRESSION_PEARSON}
+        criteria = {"mean_abs_diff": round(mean_diff, 7), "max_mean_abs_diff": round(mean_atol, 7),
+                    "min_pearson_with_reference": MIN_REGRESSION_PEARSON}
     else:
         passed = finite and agreement >= gate.min_agreement
         criteria = {"min_argmax_agreement": gate.min_agreement}
