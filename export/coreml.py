@@ -26,6 +26,11 @@ from .wrapper import ExportWrapper
 DEPLOYMENT_TARGET = "iOS16"
 #: coremltools' spec version and MIL opset name for that target.
 SPEC_VERSION = 7
+#: iOS 18 / macOS 15: the first target with 4-bit block-wise weights (constexpr_blockwise_shift_scale), which
+#: the 4-bit-embedding package (coreml-int4emb) needs; the other packages keep the older target.
+INT4_DEPLOYMENT_TARGET = "iOS18"
+#: Rows of the embedding tables share one scale per this many values (as ONNX's GatherBlockQuantized files).
+INT4_BLOCK = 32
 OUTPUT_NAME = "logits"
 
 
@@ -49,8 +54,8 @@ def import_coremltools():
     return ct
 
 
-def convert(hf_model, names: list[str], max_length: int, final: Path) -> dict:
-    """Trace the sub-model and convert it to an fp16 ML Program at ``final``."""
+def convert(hf_model, names: list[str], max_length: int, final: Path, target: str = DEPLOYMENT_TARGET) -> dict:
+    """Trace the sub-model and convert it to an fp16 ML Program at ``final`` for the deployment ``target``."""
     ct = import_coremltools()
     module = ExportWrapper(hf_model, with_token_types="token_type_ids" in names, cast_ids=True).eval()
     example_len = min(16, max_length)
@@ -68,15 +73,14 @@ def convert(hf_model, names: list[str], max_length: int, final: Path) -> dict:
             outputs=[ct.TensorType(name=OUTPUT_NAME, dtype=np.float32)],
             convert_to="mlprogram",
             compute_precision=ct.precision.FLOAT16,
-            minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+            minimum_deployment_target=getattr(ct.target, target),
         )
     with atomic_dir(final) as tmp:
         # save() wants a path ending in .mlpackage; the temporary directory is its parent.
         package = tmp / final.name
         model.save(str(package))
         _flatten(package, tmp)
-    return {"compute_precision": "fp16", "deployment_target": DEPLOYMENT_TARGET, "batch": 1,
-            "sequence": [1, max_length]}
+    return {"compute_precision": "fp16", "deployment_target": target, "batch": 1, "sequence": [1, max_length]}
 
 
 def _flatten(package: Path, into: Path) -> None:
@@ -86,27 +90,70 @@ def _flatten(package: Path, into: Path) -> None:
     package.rmdir()
 
 
-def quantize_weights(source: Path, final: Path) -> dict:
-    """Int8 per-channel symmetric weights (decompressed to fp16 at load) of the package ``source``."""
+def quantize_weights(source: Path, final: Path, embeddings_int4_dim: int | None = None) -> dict:
+    """Int8 per-channel symmetric weights (decompressed to fp16 at load) of the package ``source``; with
+    ``embeddings_int4_dim`` (the embedding width) the tables read by ``gather`` (word and position embeddings)
+    in 4-bit blocks of :data:`INT4_BLOCK` instead, or one block per row where the width is not a multiple of
+    it (``source`` must then target iOS 18: :data:`INT4_DEPLOYMENT_TARGET`)."""
     ct = import_coremltools()
     from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
 
+    # weight_threshold: every weight matrix, including the embedding tables, but not LayerNorm vectors.
+    int8 = OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
+                                   weight_threshold=2048)
+    by_type = {}
+    embeddings_int4 = embeddings_int4_dim is not None
+    if embeddings_int4:
+        # coremltools leaves a table whose width the block does not divide in fp16, silently (checked below).
+        block = INT4_BLOCK if embeddings_int4_dim % INT4_BLOCK == 0 else embeddings_int4_dim
+        by_type["gather"] = OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
+                                                    block_size=block, weight_threshold=2048)
     with _quiet():
         model = ct.models.MLModel(str(source), skip_model_load=True)
-        # weight_threshold: every weight matrix, including the embedding table, but not LayerNorm vectors.
-        config = OptimizationConfig(global_config=OpLinearQuantizerConfig(
-            mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=2048))
-        quantized = linear_quantize_weights(model, config)
+        quantized = linear_quantize_weights(model, OptimizationConfig(global_config=int8, op_type_configs=by_type))
+    if embeddings_int4 and "INT4" not in gathered_table_dtypes(quantized.get_spec()):
+        raise RuntimeError("coremltools left the embedding tables unquantized (expected 4-bit block-wise weights)")
     with atomic_dir(final) as tmp:
         package = tmp / final.name
         quantized.save(str(package))
         _flatten(package, tmp)
-    return {"weights": "int8 linear_symmetric per-channel", "compute_precision": "fp16",
-            "deployment_target": DEPLOYMENT_TARGET}
+    details = {"weights": "int8 linear_symmetric per-channel", "compute_precision": "fp16",
+               "deployment_target": INT4_DEPLOYMENT_TARGET if embeddings_int4 else DEPLOYMENT_TARGET}
+    if embeddings_int4:
+        details["embeddings"] = f"int4 linear_symmetric, blocks of {block} (word and position tables)"
+    return details
 
 
-def validate_spec(path: Path, names: list[str], max_length: int, num_labels: int) -> dict:
-    """What can be checked of an ``.mlpackage`` without Core ML's runtime; ``passed`` and the problems."""
+def gathered_table_dtypes(spec) -> set[str]:
+    """Storage types of the tables the program's ``gather`` ops read through a ``constexpr_*`` decompression."""
+    import coremltools as ct
+
+    found = set()
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            constexpr = {op.outputs[0].name: op for op in block.operations if op.type.startswith("constexpr_")}
+            for op in block.operations:
+                if op.type != "gather":
+                    continue
+                source = constexpr.get(op.inputs["x"].arguments[0].name)
+                if source is None:
+                    continue
+                # iOS 18's constexpr_blockwise_shift_scale takes an input "data"; iOS 16's
+                # constexpr_affine_dequantize holds an attribute "quantized_data".
+                if "data" in source.inputs and source.inputs["data"].arguments[0].WhichOneof("binding") == "value":
+                    value = source.inputs["data"].arguments[0].value
+                elif "quantized_data" in source.attributes:
+                    value = source.attributes["quantized_data"]
+                else:
+                    continue
+                found.add(ct.proto.MIL_pb2.DataType.Name(value.type.tensorType.dataType))
+    return found
+
+
+def validate_spec(path: Path, names: list[str], max_length: int, num_labels: int,
+                  target_name: str = DEPLOYMENT_TARGET) -> dict:
+    """What can be checked of an ``.mlpackage`` without Core ML's runtime; ``passed`` and the problems.
+    ``target_name``: the deployment target the package was made for (its ops must be in that op set)."""
     ct = import_coremltools()
     from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
 
@@ -116,6 +163,8 @@ def validate_spec(path: Path, names: list[str], max_length: int, num_labels: int
         problems.append(f"model type is {spec.WhichOneof('Type')}, not an ML Program")
     if spec.specificationVersion < SPEC_VERSION:
         problems.append(f"spec version {spec.specificationVersion} < {SPEC_VERSION} ({DEPLOYMENT_TARGET})")
+    if spec.specificationVersion > _spec_version(ct, target_name):
+        problems.append(f"spec version {spec.specificationVersion} is newer than {target_name}")
 
     inputs = []
     got_names = [i.name for i in spec.description.input]
@@ -147,17 +196,22 @@ def validate_spec(path: Path, names: list[str], max_length: int, num_labels: int
         opsets.add(function.opset)
         for block in function.block_specializations.values():
             ops.update(op.type for op in block.operations)
-    target = getattr(ct.target, DEPLOYMENT_TARGET)
+    target = getattr(ct.target, target_name)
     unknown = sorted(op for op in ops if not any(
         version <= target for version in SSAOpRegistry.core_ops.get(op, {})))
     if unknown:
-        problems.append(f"ops not in the {DEPLOYMENT_TARGET} op set: {unknown}")
+        problems.append(f"ops not in the {target_name} op set: {unknown}")
     # The classifier's output width is the last linear's bias length; a wrong head would show here.
     head = _output_width(spec)
     if head is not None and head != num_labels:
         problems.append(f"classifier has {head} outputs, expected {num_labels}")
     return {"passed": not problems, "problems": problems, "spec_version": spec.specificationVersion,
             "opsets": sorted(opsets), "inputs": inputs, "outputs": outputs, "ops": dict(sorted(ops.items()))}
+
+
+def _spec_version(ct, target_name: str) -> int:
+    """The model spec version a deployment target writes (iOS16 -> 7, iOS17 -> 8, iOS18 -> 9)."""
+    return getattr(ct.target, target_name).value
 
 
 def _output_width(spec) -> int | None:

@@ -58,6 +58,10 @@ FORMATS: dict[str, Format] = {
         Format("coreml", "model.mlpackage/", "fp16", "coreml", "coremltools", source="hf", gate="approx"),
         Format("coreml-int8", "model.int8.mlpackage/", "int8-weights", "coreml", "coremltools", source="coreml",
                gate="approx"),
+        # Opt-in: int8 weights with the embedding tables in 4-bit blocks; converted anew for iOS 18, the first
+        # Core ML target that stores 4-bit block-wise weights (export.coreml.INT4_DEPLOYMENT_TARGET).
+        Format("coreml-int4emb", "model.int4emb.mlpackage/", "int8+int4emb", "coreml", "coremltools", source="hf",
+               gate="approx", default=False),
         Format("pte", "model.pte", "fp32", "executorch-xnnpack", "executorch", source="hf", extra="executorch"),
         Format("pte-int8", "model.int8.pte", "int8", "executorch-xnnpack", "executorch", source="hf",
                extra="executorch", gate="approx"),
@@ -67,6 +71,9 @@ FORMATS: dict[str, Format] = {
         # Dynamic range (ai-edge-quantizer dynamic_wi8_afp32): int8 per-channel weights, fp32 activations.
         Format("litert-int8", "model.int8.tflite", "int8", "litert-xnnpack", "litert-torch", source="litert",
                extra="litert", gate="approx"),
+        # Opt-in: the same with the embedding tables in 4-bit blocks (EMBEDDING_LOOKUP, ai-edge-quantizer).
+        Format("litert-int4emb", "model.int4emb.tflite", "int8+int4emb", "litert-xnnpack", "litert-torch",
+               source="litert", extra="litert", gate="approx", default=False),
     )
 }
 
@@ -75,10 +82,10 @@ FORMATS: dict[str, Format] = {
 #: one process, and splitting the slow ExecuTorch lowering lets two workers share it.
 CHAINS: tuple[tuple[str, ...], ...] = (
     ("onnx", "onnx-int8", "onnx-qdq", "onnx-int4emb", "ort", "ort-int8", "ort-qdq", "ort-int4emb"),
-    ("coreml", "coreml-int8"),
+    ("coreml", "coreml-int8", "coreml-int4emb"),
     ("pte",),
     ("pte-int8",),
-    ("litert", "litert-int8"),
+    ("litert", "litert-int8", "litert-int4emb"),
 )
 
 _IMPORT_NAME = {"onnxruntime": "onnxruntime", "coremltools": "coremltools", "executorch": "executorch",

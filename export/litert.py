@@ -19,6 +19,9 @@ cannot change the ``[CLS]``-pooled logits: exp(-1e4) is 0 in fp32), and refuses 
 
 **INT8** is ai-edge-quantizer's ``dynamic_wi8_afp32`` recipe: int8 per-channel weights, fp32 activations
 (quantized on the fly inside the kernels), the TFLite counterpart of ONNX Runtime's dynamic INT8.
+**INT8 with 4-bit tables** (``litert-int4emb``, opt-in) adds the same quantizer's ``dynamic_wi4b32_afp32``
+recipe on the ``EMBEDDING_LOOKUP`` ops (4-bit blocks of :data:`INT4_BLOCK` per table row); LiteRT's own
+interpreter runs them (checked in tests/test_litert.py).
 """
 
 from __future__ import annotations
@@ -84,20 +87,45 @@ def export_litert(hf_model, names: list[str], max_length: int, final: Path) -> d
             "convert_seconds": round(seconds, 3)}
 
 
-def quantize_litert_int8(source: Path, final: Path) -> dict:
-    """Dynamic-range INT8 of the fp32 ``.tflite`` at ``source`` (int8 per-channel weights, fp32 activations)."""
-    from ai_edge_quantizer import quantizer, recipe
+#: Values per scale of the 4-bit embedding tables (as ONNX's GatherBlockQuantized and Core ML's files).
+INT4_BLOCK = 32
 
+
+def quantize_litert_int8(source: Path, final: Path, embeddings_int4: bool = False) -> dict:
+    """Dynamic-range INT8 of the fp32 ``.tflite`` at ``source`` (int8 per-channel weights, fp32 activations);
+    with ``embeddings_int4`` the embedding tables (``EMBEDDING_LOOKUP``) in 4-bit blocks of :data:`INT4_BLOCK`."""
+    from ai_edge_quantizer import quantizer, recipe
+    from ai_edge_quantizer.qtyping import TFLOperationName
+
+    rp = recipe.dynamic_wi8_afp32()
+    if embeddings_int4:  # a later recipe entry overrides the earlier ones for the ops it names
+        rp = rp + recipe.dynamic_wi4b32_afp32(operation_name=TFLOperationName.EMBEDDING_LOOKUP)
     with _quiet():
         q = quantizer.Quantizer(str(source))
-        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        q.load_quantization_recipe(rp)
         result = q.quantize()
     if result.quantized_model is None:
         raise RuntimeError(f"ai-edge-quantizer returned no model for {source}")
     with atomic_file(final) as tmp:
         tmp.write_bytes(bytes(result.quantized_model))
-    return {"method": "dynamic", "recipe": "ai_edge_quantizer dynamic_wi8_afp32",
-            "weights": "int8 per-channel", "activations": "fp32 (quantized on the fly by the kernels)"}
+    details = {"method": "dynamic", "recipe": "ai_edge_quantizer dynamic_wi8_afp32",
+               "weights": "int8 per-channel", "activations": "fp32 (quantized on the fly by the kernels)"}
+    if embeddings_int4:
+        details["embeddings"] = f"int4, blocks of {INT4_BLOCK} (dynamic_wi4b32_afp32 on EMBEDDING_LOOKUP)"
+    return details
+
+
+def _blockwise_side_tensors(schema, graph) -> set[int]:
+    """Indices of the scale and zero-point tensors that block-wise quantized tensors of ``graph`` point to."""
+    side = set()
+    for t in range(graph.TensorsLength()):
+        quant = graph.Tensors(t).Quantization()
+        if quant is None or quant.DetailsType() != schema.QuantizationDetails.BlockwiseQuantization:
+            continue
+        details = schema.BlockwiseQuantization()
+        details.Init(quant.Details().Bytes, quant.Details().Pos)
+        side.update(i for i in (details.Scales(), details.ZeroPoints()) if i >= 0)
+    return side
 
 
 def tflite_weight_count(path: Path) -> int:
@@ -105,7 +133,8 @@ def tflite_weight_count(path: Path) -> int:
 
     Integer shape and index constants are not weights and are left out, as are scalars (as in
     :func:`export.verify.onnx_weight_count`); per-channel scales live in quantization parameters, not in
-    buffers, so an INT8 file counts the same elements as its fp32 source.
+    buffers, so an INT8 file counts the same elements as its fp32 source. Block-wise (4-bit) tables keep their
+    scales in tensors of their own, which are not counted either.
     """
     from ai_edge_litert import schema_py_generated as schema
 
@@ -116,10 +145,11 @@ def tflite_weight_count(path: Path) -> int:
     total = 0
     for s in range(model.SubgraphsLength()):
         graph = model.Subgraphs(s)
+        side = _blockwise_side_tensors(schema, graph)
         for t in range(graph.TensorsLength()):
             tensor = graph.Tensors(t)
             index = tensor.Buffer()
-            if index == 0 or index in seen or tensor.Type() not in weight_types:
+            if index == 0 or index in seen or t in side or tensor.Type() not in weight_types:
                 continue  # buffer 0 is the empty sentinel: activations and inputs point at it
             buffer = model.Buffers(index)
             if buffer.DataLength() == 0 and buffer.Size() == 0:

@@ -336,7 +336,8 @@ def _coreml_checks(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     from .coreml import validate_spec
 
     job = ctx.job
-    record["spec_check"] = validate_spec(path, job.names, job.max_length, job.num_labels)
+    record["spec_check"] = validate_spec(path, job.names, job.max_length, job.num_labels,
+                                         record["details"]["deployment_target"])
     record["weights"] = V.weights_record("coreml-mil-consts", V.coreml_weight_count(path),
                                          job.subnet["params"]["total"], job.full_params, ONNX_REL_TOL)
     _parity(job, fmt, path, record, " (Core ML prediction has no Linux runtime); spec validated")
@@ -353,6 +354,15 @@ def _build_coreml_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> Non
     from .coreml import quantize_weights
 
     record["details"] = quantize_weights(ctx.job.path("coreml"), path)
+    _coreml_checks(ctx, fmt, path, record)
+
+
+def _build_coreml_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    from .coreml import INT4_DEPLOYMENT_TARGET, convert, quantize_weights
+
+    fp16 = ctx.scratch / "model.ios18.mlpackage"
+    convert(ctx.model, ctx.job.names, ctx.job.max_length, fp16, target=INT4_DEPLOYMENT_TARGET)
+    record["details"] = quantize_weights(fp16, path, embeddings_int4_dim=ctx.model.config.hidden_size)
     _coreml_checks(ctx, fmt, path, record)
 
 
@@ -380,7 +390,8 @@ def _build_litert(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     if fmt == "litert":
         record["details"] = export_litert(ctx.model, job.names, job.max_length, path)
     else:
-        record["details"] = quantize_litert_int8(job.path(FORMATS[fmt].source), path)
+        record["details"] = quantize_litert_int8(job.path(FORMATS[fmt].source), path,
+                                                 embeddings_int4=fmt == "litert-int4emb")
     record["weights"] = V.weights_record("tflite-buffers", tflite_weight_count(path), job.subnet["params"]["total"],
                                          job.full_params, ONNX_REL_TOL)
     _parity(job, fmt, path, record)
@@ -397,10 +408,12 @@ BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
     "ort-int4emb": _build_ort,
     "coreml": _build_coreml,
     "coreml-int8": _build_coreml_int8,
+    "coreml-int4emb": _build_coreml_int4emb,
     "pte": _build_pte,
     "pte-int8": _build_pte,
     "litert": _build_litert,
     "litert-int8": _build_litert,
+    "litert-int4emb": _build_litert,
 }
 
 

@@ -78,8 +78,8 @@ def tiny_ckpt(tmp_path_factory) -> Path:
 
 
 def _formats_under_test() -> list[str]:
-    """Every default format whose tool is installed, plus the opt-in static-QDQ pair."""
-    return resolve_formats(None)[0] + ["onnx-qdq", "ort-qdq"]
+    """Every default format whose tool is installed, plus the opt-in static-QDQ pair and 4-bit Core ML tables."""
+    return resolve_formats(None)[0] + ["onnx-qdq", "ort-qdq", "coreml-int4emb"]
 
 
 @pytest.fixture(scope="session")
@@ -246,7 +246,7 @@ def test_ort_files_and_required_operators_config(exported):
 def test_coreml_spec_is_flexible_int32_ml_program(exported):
     _, manifest, _ = exported
     arts = [a for a in manifest["artifacts"] if a["runtime"] == "coreml"]
-    assert {a["format"] for a in arts} == {"coreml", "coreml-int8"}
+    assert {a["format"] for a in arts} == {"coreml", "coreml-int8", "coreml-int4emb"}
     for art in arts:
         check = art["spec_check"]
         assert check["passed"] and check["spec_version"] >= 7
@@ -257,6 +257,42 @@ def test_coreml_spec_is_flexible_int32_ml_program(exported):
     int8 = {a["subnet"]: a["bytes"] for a in arts if a["format"] == "coreml-int8"}
     fp16 = {a["subnet"]: a["bytes"] for a in arts if a["format"] == "coreml"}
     assert all(int8[s] < 0.6 * fp16[s] for s in int8)
+
+
+def test_coreml_int4emb_stores_the_embedding_tables_in_4bit_blocks(exported):
+    """Read the ML Program: the tables gathered by id are INT4 block-wise constants, the matrices INT8."""
+    import coremltools as ct
+
+    from export.coreml import INT4_BLOCK
+
+    out, manifest, _ = exported
+    arts = {a["subnet"]: a for a in manifest["artifacts"] if a["format"] == "coreml-int4emb"}
+    int8 = {a["subnet"]: a for a in manifest["artifacts"] if a["format"] == "coreml-int8"}
+    assert arts and set(arts) == set(int8)
+    for subnet, art in arts.items():
+        assert art["status"] == "unverified" and art["weights"]["passed"], art  # no Core ML runtime on Linux
+        assert art["spec_check"]["spec_version"] >= 9 and art["details"]["deployment_target"] == "iOS18"
+        # the tiny model's 30522 x 48 word table is most of its bytes: 4 bits (+ a scale per row) instead of 8
+        assert art["bytes"] < 0.7 * int8[subnet]["bytes"]
+        spec = ct.utils.load_spec(str(out / art["path"]))
+        stored = {}
+        for function in spec.mlProgram.functions.values():
+            for block in function.block_specializations.values():
+                for op in block.operations:
+                    if op.type == "constexpr_blockwise_shift_scale":
+                        data = op.inputs["data"].arguments[0].value.type.tensorType
+                        name = ct.proto.MIL_pb2.DataType.Name(data.dataType)
+                        dims = [d.constant.size for d in data.dimensions]
+                        stored[op.outputs[0].name] = (name, dims)
+        word = [v for k, v in stored.items() if "word_embeddings" in k]
+        assert word and word[0][0] == "INT4" and word[0][1][0] == 30522
+        assert {v[0] for k, v in stored.items() if "embeddings" not in k} == {"INT8"}
+        scales = [op for function in spec.mlProgram.functions.values()
+                  for block in function.block_specializations.values() for op in block.operations
+                  if op.type == "constexpr_blockwise_shift_scale" and "word_embeddings" in op.outputs[0].name]
+        scale = scales[0].inputs["scale"].arguments[0].value.type.tensorType
+        # blocks of INT4_BLOCK where they divide the width (MiniLM: 384); this model's 48 takes one block per row
+        assert [d.constant.size for d in scale.dimensions][-1] == (48 // INT4_BLOCK if 48 % INT4_BLOCK == 0 else 1)
 
 
 @pytest.mark.skipif(not tool_available("executorch"), reason="executorch extra not installed")
@@ -552,3 +588,24 @@ def test_onnx_and_ort_files_load_on_the_runtime_the_app_ships(exported):
     run = subprocess.run([sys.executable, "-c", LOAD_ON_APP_RUNTIME, json.dumps(files)], capture_output=True,
                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ORT_APP_PYTHON)})
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+
+
+def test_coreml_int4_tables_use_blocks_of_32_where_they_divide_the_width(tmp_path):
+    """The MiniLM's 384-wide tables (here 64): 4-bit blocks of 32, and the builder's own check sees INT4."""
+    import coremltools as ct
+
+    from export.coreml import INT4_BLOCK, INT4_DEPLOYMENT_TARGET, convert, gathered_table_dtypes, quantize_weights
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(
+        vocab_size=2000, hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=64, num_labels=2)).eval()
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    convert(model, names, 64, tmp_path / "fp16.mlpackage", target=INT4_DEPLOYMENT_TARGET)
+    details = quantize_weights(tmp_path / "fp16.mlpackage", tmp_path / "q.mlpackage", embeddings_int4_dim=64)
+    assert details["embeddings"].endswith(f"blocks of {INT4_BLOCK} (word and position tables)")
+    assert gathered_table_dtypes(ct.utils.load_spec(str(tmp_path / "q.mlpackage"))) == {"INT4"}
+    # the iOS16 packages keep 8-bit tables
+    convert(model, names, 64, tmp_path / "fp16-16.mlpackage")
+    quantize_weights(tmp_path / "fp16-16.mlpackage", tmp_path / "q16.mlpackage")
+    assert gathered_table_dtypes(ct.utils.load_spec(str(tmp_path / "q16.mlpackage"))) == {"INT8"}
