@@ -165,6 +165,24 @@ def render(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def complete(report: dict, out: Path, ckpt: Path) -> None:
+    """Fill what a report written by an older version of this script lacks, from the files themselves: each
+    file's byte split (read from the exported file) and the metric's name (the checkpoint's task)."""
+    from dynabert.checkpoint import read_meta
+    from dynabert.data import get_task
+
+    try:
+        metric = get_task(read_meta(ckpt).task).main_metric
+    except ValueError:
+        metric = "metric"
+    for vocab, run in report["runs"].items():
+        paths = {a["id"]: a["path"] for a in read_manifest(out / vocab / "manifest.json").raw["artifacts"]}
+        for art_id, entry in run["files"].items():
+            entry.setdefault("metric_name", metric)
+            if entry.get("split") is None and art_id in paths:
+                entry["split"] = weight_split(out / vocab / paths[art_id])
+
+
 def publish(report: dict, doc: Path) -> None:
     write_text_atomic(doc.with_suffix(".md"), render(report))
     write_json_atomic(doc.with_suffix(".json"), report)
@@ -185,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         if args.doc is None:
             p.error("--render-only writes --doc: give --doc")
-        publish(json.loads((args.out / "vocab_sizes.json").read_text()), args.doc)
+        report = json.loads((args.out / "vocab_sizes.json").read_text())
+        complete(report, args.out, args.ckpt)
+        write_json_atomic(args.out / "vocab_sizes.json", report)
+        publish(report, args.doc)
         return 0
     formats = [f for f in args.formats.split(",") if f]
     report: dict = {"checkpoint": str(args.ckpt), "max_length": args.max_length, "runs": {}}
