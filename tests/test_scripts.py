@@ -429,3 +429,43 @@ def test_vocab_sizes_document_states_the_bounds_from_the_measured_files(tmp_path
     text = vocab_sizes.render(report)
     assert "| w0.25_d0.5/onnx-int8 | 5.36 | -0.30 | no |" in text  # the next smallest within the bound, too big
     assert "Dev accuracy ×100" in text and "13,486 rows" in text
+
+
+def test_vocab_sizes_completes_an_older_report_from_the_exported_files(tmp_path):
+    """A report written before the byte split existed gets it from the files, and the metric's name from the
+    checkpoint's task."""
+    from dataclasses import asdict
+
+    import numpy as np
+    import onnx
+    import vocab_sizes
+    from onnx import TensorProto, helper, numpy_helper
+
+    from dynabert.checkpoint import FORMAT, FORMAT_VERSION, META_FILE, CheckpointMeta
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    meta = CheckpointMeta(stage="width", task="sst2", label_names=["negative", "positive"], rewired=True)
+
+    (ckpt / META_FILE).write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, **asdict(meta)}))
+    report = {"runs": {}}
+    for vocab in ("full", "task"):
+        export = tmp_path / "out" / vocab / "w1_d1"
+        export.mkdir(parents=True)
+        rows = 30 if vocab == "full" else 10
+        table = numpy_helper.from_array(np.zeros((rows, 4), np.float32), "bert.embeddings.word_embeddings.weight")
+        graph = helper.make_graph([helper.make_node("Gather", [table.name, "ids"], ["logits"])], "g",
+                                  [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 2])],
+                                  [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, 4])], [table])
+        onnx_path = export / "model.onnx"
+        onnx.save(helper.make_model(graph), str(onnx_path))
+        (tmp_path / "out" / vocab / "bench").mkdir()
+        _write_stage_files(tmp_path / "out" / vocab, "sst2", {"artifacts": [], "rows": []},
+                           [{"id": "w1_d1/onnx", "subnet": "w1_d1", "format": "onnx", "bytes": 1,
+                             "status": "passed"}])
+        report["runs"][vocab] = {"files": {"w1_d1/onnx": {"bytes": 1, "metric": 0.9, "status": "passed"}}}
+    vocab_sizes.complete(report, tmp_path / "out", ckpt)
+    for vocab, rows in (("full", 30), ("task", 10)):
+        entry = report["runs"][vocab]["files"]["w1_d1/onnx"]
+        assert entry["metric_name"] == "accuracy"
+        assert entry["split"]["vocab_size"] == rows and entry["split"]["bytes_embeddings"] == rows * 4 * 4
