@@ -167,7 +167,8 @@ def render(report: dict) -> str:
 
 def complete(report: dict, out: Path, ckpt: Path) -> None:
     """Fill what a report written by an older version of this script lacks, from the files themselves: each
-    file's byte split (read from the exported file) and the metric's name (the checkpoint's task)."""
+    file's byte split (read from the exported file), its INT8 recipe (the manifest) and the metric's name
+    (the checkpoint's task)."""
     from dynabert.checkpoint import read_meta
     from dynabert.data import get_task
 
@@ -176,9 +177,12 @@ def complete(report: dict, out: Path, ckpt: Path) -> None:
     except ValueError:
         metric = "metric"
     for vocab, run in report["runs"].items():
-        paths = {a["id"]: a["path"] for a in read_manifest(out / vocab / "manifest.json").raw["artifacts"]}
+        arts = {a["id"]: a for a in read_manifest(out / vocab / "manifest.json").raw["artifacts"]}
+        paths = {art_id: a["path"] for art_id, a in arts.items()}
         for art_id, entry in run["files"].items():
             entry.setdefault("metric_name", metric)
+            if "details_method" not in entry and art_id in arts:
+                entry["details_method"] = (arts[art_id].get("details") or {}).get("method")
             if entry.get("split") is None and art_id in paths:
                 entry["split"] = weight_split(out / vocab / paths[art_id])
 
