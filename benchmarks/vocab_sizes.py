@@ -207,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         if args.doc is None:
             p.error("--render-only writes --doc: give --doc")
-        report = json.loads((args.out / "vocab_sizes.json").read_text())
+        source = args.out / "vocab_sizes.json"
+        if not source.is_file():
+            p.error(f"--render-only: {source} does not exist (run without --render-only to measure)")
+        report = json.loads(source.read_text())
         complete(report, args.out, args.ckpt)
         write_json_atomic(args.out / "vocab_sizes.json", report)
         publish(report, args.doc)
