@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,13 @@ from transformers import (
 
 REPO = Path(__file__).resolve().parents[1]
 GLUE_DIR = REPO.parent / "shared" / "data" / "glue"
+
+# A shell without job control starts background jobs (`.ci/run &`, nohup) with SIGINT ignored, and an ignored
+# signal stays ignored across exec: Python then installs no KeyboardInterrupt handler, in pytest or in the CLIs
+# the Ctrl-C tests start, and those tests fail for the way CI was launched. Python's own handler is caught, not
+# ignored, so the processes the tests start get the default disposition back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def tiny_hf_model(model_type: str = "bert", num_labels: int = 3, seed: int = 0):
