@@ -29,10 +29,12 @@ MIN_ARGMAX_AGREEMENT = 0.98
 #: squashed scale, which Pearson alone lets through), or APPROX_REGRESSION_ATOL where the scores do not vary.
 #: Not a bound on the single worst score: measured on the STS-B MiniLM teacher (500 dev pairs, scores 0-4.3,
 #: std 1.36), dynamic INT8 keeps Pearson 0.9971 with mean |diff| 0.087, yet one pair in 500 moves by 0.47 (the
-#: block-wise recipe: 0.9997, 0.025, 0.24); a max bound of 0.1 failed every INT8 file there.
+#: block-wise recipe: 0.9997, 0.025, 0.24); a max bound of 0.1 failed every INT8 file there. Pearson 0.997,
+#: not 0.99: on the STS-B run the three dynamic INT8 files at 0.9962-0.9967 lost 0.94-1.04 dev Pearson points
+#: against PyTorch (the target is 1.0); the 102 INT8 files at 0.998 or above lost at most 0.32.
 APPROX_REGRESSION_ATOL = 0.1
 REGRESSION_MEAN_DIFF_OF_STD = 0.1
-MIN_REGRESSION_PEARSON = 0.99
+MIN_REGRESSION_PEARSON = 0.997
 #: Padded batches for formats with a dynamic batch axis; ragged rows exercise masking.
 BATCH_SIZE = 8
 
