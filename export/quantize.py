@@ -9,9 +9,9 @@ every op, and the static activation ranges clip outliers that per-run dynamic ra
 When dynamic INT8 misses the gate (measured on the MRPC MiniLM run: 7 of 12 sub-models at 96.6-97.8 %
 argmax agreement on the 408 dev pairs, w1_d1 F1 -1.1 points), export falls back to block-wise 8-bit weights
 (``MatMulNBits``, one scale per 64 weights, ``accuracy_level`` 4: activations quantized per block instead of
-once per tensor). Same run, w1_d1: 99.75 % agreement, mean |logit diff| 0.012 vs 0.039, 24 vs 23 MB, but
-1.6x the dynamic file's latency on this x86 CPU (12.6 vs 7.9 ms at seq 128, 1 thread): the fallback, never
-the default (``export.pipeline.INT8_RECIPES``).
+once per tensor). Same run, w1_d1, blocks of 32 to 128: 99.75 % agreement, mean |logit diff| 0.012-0.015
+vs 0.039, 23.6-24.6 vs 22.9 MB, but 1.6-1.8x the dynamic file's latency on this x86 CPU (12.6-13.9 vs 7.9 ms
+at seq 128, 1 thread): the fallback, never the default (``export.pipeline.INT8_RECIPES``).
 
 All start from the plain (unfused) fp32 graph. The fused graph hides the embedding ``Gather`` inside
 ``EmbedLayerNormalization`` (so half of a MiniLM's weights would stay fp32), and its quantized
