@@ -263,17 +263,25 @@ def _session_settings(job: SubnetJob, path: Path) -> dict:
 INT8_RECIPES = ("dynamic", "blockwise")
 
 
+def _packed_correction(onnx_path: Path) -> int:
+    """What to add to a stored-element count of a file made from ``onnx_path`` to count its packed weights
+    (8-bit ``MatMulNBits`` blocks, 4-bit embedding tables) in parameters; 0 where it has none."""
+    from .embeddings import int4_count_correction
+    from .quantize import nbits_count_correction
+
+    return nbits_count_correction(onnx_path) + int4_count_correction(onnx_path)
+
+
 def _quantize_until_gated(ctx: _Context, fmt: str, source: Path, path: Path, record: dict, details: dict,
-                          extra_options: dict | None = None, count_correction=None) -> None:
-    from .quantize import nbits_count_correction, quantize_blockwise_int8, quantize_dynamic_int8
+                          extra_options: dict | None = None) -> None:
+    from .quantize import quantize_blockwise_int8, quantize_dynamic_int8
 
     recipes = {"dynamic": quantize_dynamic_int8, "blockwise": quantize_blockwise_int8}
     rejected = []
     for name in INT8_RECIPES:
         record["details"] = {**recipes[name](source, ctx.scratch, path, extra_options), **details}
         _ship_settings(record, _session_settings(ctx.job, path))
-        counted = (V.onnx_weight_count(path) + nbits_count_correction(path)
-                   + (count_correction(path) if count_correction else 0))
+        counted = V.onnx_weight_count(path) + _packed_correction(path)
         _verify_onnx(ctx.job, fmt, path, record, counted, "onnx-initializers")
         if record["parity"].get("passed") is not False or name == INT8_RECIPES[-1]:
             break
@@ -289,13 +297,13 @@ def _build_onnx_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
 def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     import onnx
 
-    from .embeddings import int4_count_correction, quantize_word_embeddings_int4
+    from .embeddings import quantize_word_embeddings_int4
 
     int4 = ctx.scratch / "plain-int4emb.onnx"
     embeddings = quantize_word_embeddings_int4(ctx.plain_onnx, int4)
     # The contrib op's output has no type for ONNX shape inference: tell the quantizer it is fp32.
     _quantize_until_gated(ctx, fmt, int4, path, record, {"word_embeddings": embeddings, "from": "plain graph"},
-                          {"DefaultTensorType": onnx.TensorProto.FLOAT}, int4_count_correction)
+                          {"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def _build_onnx_qdq(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
@@ -318,13 +326,7 @@ def _build_ort(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     record["details"] = convert_to_ort(source, ctx.scratch, path, session_settings=ARM_DEFAULT)
     _ship_settings(record, {"settings": ARM_DEFAULT,
                             "chosen_by": "default for ARM (not timed: see export.session_settings)"})
-    from .quantize import nbits_count_correction
-
-    counted = V.ort_weight_count(path) + nbits_count_correction(source)
-    if FORMATS[fmt].precision == "int8+int4emb":  # 4-bit tables are counted in values (see int4_count_correction)
-        from .embeddings import int4_count_correction
-
-        counted += int4_count_correction(source)
+    counted = V.ort_weight_count(path) + _packed_correction(source)
     _verify_onnx(ctx.job, fmt, path, record, counted, "ort-initializers")
     # Per sub-model config, so one model can be shipped with a build reduced to exactly its operators.
     config = ctx.job.dir / f"{path.stem}.{CONFIG_NAME}"
