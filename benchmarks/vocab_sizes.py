@@ -177,14 +177,15 @@ def complete(report: dict, out: Path, ckpt: Path) -> None:
     except ValueError:
         metric = "metric"
     for vocab, run in report["runs"].items():
-        arts = {a["id"]: a for a in read_manifest(out / vocab / "manifest.json").raw["artifacts"]}
-        paths = {art_id: a["path"] for art_id, a in arts.items()}
+        # the typed view: each artifact's path is resolved inside its export folder
+        arts = {a.id: a for a in read_manifest(out / vocab / "manifest.json").artifacts}
         for art_id, entry in run["files"].items():
+            art = arts.get(art_id)
             entry.setdefault("metric_name", metric)
-            if "details_method" not in entry and art_id in arts:
-                entry["details_method"] = (arts[art_id].get("details") or {}).get("method")
-            if entry.get("split") is None and art_id in paths:
-                entry["split"] = weight_split(out / vocab / paths[art_id])
+            if "details_method" not in entry and art is not None:
+                entry["details_method"] = (art.raw.get("details") or {}).get("method")
+            if entry.get("split") is None and art is not None:
+                entry["split"] = weight_split(art.path)
 
 
 def publish(report: dict, doc: Path) -> None:
