@@ -12,7 +12,9 @@ out the time other processes held the core: on a loaded machine the steadier of 
 - the teacher exported by ``optimum-cli export onnx`` (what a user would pick instead) and the same
   quantized by ``optimum-cli onnxruntime quantize --avx512_vnni`` (``--teacher``; needs optimum's ONNX
   exporter; without it the full fp32 reference is our ``w1_d1`` fp32);
-- each sub-model's ``model.onnx`` (fp32) and ``model.int8.onnx`` as exported, default session (before);
+- each sub-model's ``model.onnx`` (fp32) and ``model.int8.onnx`` as exported, default session (before); or,
+  with ``--before-work DIR``, the files another checkout's export code rebuilt into ``DIR`` (run this script
+  there with ``--work``) with the session settings it measured: the before/after of one code change;
 - each sub-model's fp32 ``model.onnx``, ``model.int8.onnx`` and ``model.int8.ort`` rebuilt from its ``hf/``
   by the current export code, with the session settings that export measures on this machine (ONNX) or
   bakes in for ARM (``.ort``) (after; ``--no-rebuild`` skips).
@@ -41,7 +43,7 @@ from tqdm.auto import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dynabert.fileio import write_json_atomic, write_text_atomic  # noqa: E402
+from dynabert.fileio import resolve_inside, write_json_atomic, write_text_atomic  # noqa: E402
 from dynabert.files.manifest import read_manifest  # noqa: E402
 from export import session_settings as S  # noqa: E402
 
@@ -96,10 +98,9 @@ def rebuild(hf_dir: Path, out: Path, seq: int, vocab: int) -> dict[str, tuple[Pa
     from export.quantize import quantize_dynamic_int8
     from export.wrapper import load_eager
 
-    record = out / "settings.json"
-    if record.is_file():
-        saved = json.loads(record.read_text())
-        return {kind: (out / name, settings) for kind, (name, settings) in saved.items()}
+    saved = read_rebuilt(out)
+    if saved is not None:
+        return saved
     out.mkdir(parents=True, exist_ok=True)
     model = load_eager(hf_dir)
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if model.config.model_type == "bert" else [])
@@ -115,8 +116,24 @@ def rebuild(hf_dir: Path, out: Path, seq: int, vocab: int) -> dict[str, tuple[Pa
         tmp.unlink(missing_ok=True)
     saved = {"fp32": ("model.onnx", fp32), "int8": ("model.int8.onnx", int8),
              "int8 .ort": ("model.int8.ort", ort_record["session_settings"])}
-    write_json_atomic(record, saved)
-    return {kind: (out / name, settings) for kind, (name, settings) in saved.items()}
+    write_json_atomic(out / REBUILT, saved)
+    return read_rebuilt(out)
+
+
+#: What :func:`rebuild` leaves in a sub-model's folder: ``{kind: [file name, session settings]}``.
+REBUILT = "settings.json"
+
+
+def read_rebuilt(out: Path) -> dict[str, tuple[Path, dict]] | None:
+    """The files and session settings :func:`rebuild` wrote into ``out`` (None when it has not), each file
+    checked to lie inside ``out`` and each settings record validated: a ``--before-work`` folder may come from
+    another checkout."""
+    record = out / REBUILT
+    if not record.is_file():
+        return None
+    saved = json.loads(record.read_text())
+    return {kind: (resolve_inside(out, name, f"{record}: {kind}"), S.validate(settings))
+            for kind, (name, settings) in saved.items()}
 
 
 def feeds_for(session, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -143,8 +160,17 @@ def build_rows(args, vocab: int) -> list[Row]:
     for name in tqdm(names, desc="sub-models"):
         folder = args.export / name
         after = rebuild(folder / "hf", args.work / "after" / name, args.seq, vocab) if args.rebuild else {}
+        before = None
+        if args.before_work is not None:
+            before = read_rebuilt(args.before_work / "after" / name)
+            if before is None:
+                raise SystemExit(f"--before-work {args.before_work}: no after/{name}/{REBUILT} "
+                                 "(run this script with --work there, from the other checkout)")
         for kind, filename in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"), ("int8 .ort", "model.int8.ort")):
-            if (folder / filename).is_file():
+            if before is not None:
+                if kind in before:
+                    rows.append(Row(name, kind, "before", before[kind][0], before[kind][1], flops[name]))
+            elif (folder / filename).is_file():
                 rows.append(Row(name, kind, "before", folder / filename, S.DEFAULT, flops[name]))
             if kind in after:
                 path, settings = after[kind]
@@ -208,6 +234,8 @@ def markdown(records: list[dict], summary: dict, args) -> str:
              f"{args.runs} runs, interleaved; x full fp32 = against {summary['reference']}.", "",
              "Wall = p50 of wall-clock ms; CPU = p50 of the calling thread's CPU ms (with 1 thread ONNX Runtime "
              "computes on it), which leaves out the time other processes held the core.", "",
+             *([f"'before' = the files another checkout's export code rebuilt into {args.before_work}, with the "
+                "session settings it measured; 'after' = this checkout's.", ""] if args.before_work else []),
              "| model | kind | variant | session | p50 ms wall | p50 ms CPU | × full fp32 wall / CPU | FLOPs-ideal × "
              "| % of FLOPs-ideal wall / CPU |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -235,6 +263,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/bench/int8_speed_work"),
                         help="where the teacher's ONNX files and the rebuilt INT8 files go (reused when present)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/int8_speed"))
+    parser.add_argument("--before-work", type=Path,
+                        help="the 'before' rows are the files another checkout's export code rebuilt into its --work "
+                             "folder (this one), with the session settings it measured, instead of the "
+                             "export folder's files in default sessions: before/after of one code change, timed "
+                             "in one run")
     parser.add_argument("--no-rebuild", dest="rebuild", action="store_false",
                         help="time only the files as exported (no 'after' rows)")
     parser.add_argument("--only", nargs="*", help="sub-model names to include (default: all 12)")

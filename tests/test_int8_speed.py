@@ -203,7 +203,9 @@ def test_fused_fp32_graph_has_no_skip_layer_norm_and_ships_with_settings(tmp_pat
     export_onnx(wrap(_tiny_bert(), NAMES), NAMES, plain)
     stats = fuse(plain, tmp_path / "fused.onnx")
     ops = Counter(n.op_type for n in onnx.load(str(tmp_path / "fused.onnx")).graph.node)
-    assert stats.get("Attention") and ops["Attention"] == 4  # the fusions that do help still happen
+    # The fusions that do help still happen: Attention in every layer but the last, which computes one
+    # query row (export.wrapper.first_token_layer), a pattern the fusion does not match.
+    assert stats.get("Attention") and ops["Attention"] == 4 - 1
     assert ops["SkipLayerNormalization"] == 0 and "SkipLayerNormalization" not in stats
     inputs = Inputs(NAMES, _feeds(), ["test"], "dev")
     record = choose_graph(plain, tmp_path, tmp_path / "model.onnx", inputs)

@@ -469,3 +469,28 @@ def test_vocab_sizes_completes_an_older_report_from_the_exported_files(tmp_path)
         entry = report["runs"][vocab]["files"]["w1_d1/onnx"]
         assert entry["metric_name"] == "accuracy"
         assert entry["split"]["vocab_size"] == rows and entry["split"]["bytes_embeddings"] == rows * 4 * 4
+
+
+def test_int8_speed_reads_another_checkouts_rebuild_only_inside_its_folder(tmp_path):
+    """``--before-work``: the files and session settings another checkout rebuilt are read back as they were
+    written; a file name leading out of the folder or an unknown session setting is refused."""
+    import int8_speed
+
+    from dynabert.fileio import PathEscapeError
+
+    folder = tmp_path / "after" / "w1_d1"
+    folder.mkdir(parents=True)
+    (folder / "model.int8.onnx").write_bytes(b"x")
+    record = folder / int8_speed.REBUILT
+    settings = {"disabled_optimizers": ["SkipLayerNormFusion"]}
+    record.write_text(json.dumps({"int8": ["model.int8.onnx", settings]}))
+    path, read = int8_speed.read_rebuilt(folder)["int8"]
+    assert path == (folder / "model.int8.onnx").resolve()
+    assert read["disabled_optimizers"] == ["SkipLayerNormFusion"]
+    assert int8_speed.read_rebuilt(tmp_path) is None
+    record.write_text(json.dumps({"int8": ["../../../etc/passwd", settings]}))
+    with pytest.raises(PathEscapeError):
+        int8_speed.read_rebuilt(folder)
+    record.write_text(json.dumps({"int8": ["model.int8.onnx", {"graph_optimisation_level": 1}]}))
+    with pytest.raises(ValueError, match="unknown session setting"):
+        int8_speed.read_rebuilt(folder)
