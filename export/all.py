@@ -177,11 +177,14 @@ class _Setup:
     data_source: dict | None = None
     #: the shared-weight bundle formats asked for (export.bundle_index.FORMATS), built after the sub-models
     bundles: list[str] = field(default_factory=list)
+    #: the task the verification labels are scored with (dynabert.data.TaskSpec)
+    task: object | None = None
 
 
 def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     """Load and check everything a run needs before writing anything; user errors raise ExportError."""
     from dynabert.checkpoint import CheckpointError, load_checkpoint
+    from dynabert.data import task_of
     from dynabert.fileio import inside
 
     from .inputs import load_calibration, load_inputs, model_input_names, resolve_data
@@ -219,9 +222,11 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     if any(FORMATS[f].precision == "int8-static" for f in formats):
         calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
     _check_out_children(root, [model.spec(w, d).name for w in widths for d in depths])
+    task = task_of(meta.task, is_regression=meta.is_regression, num_labels=config.num_labels,
+                   label_names=meta.label_names)
     return _Setup(ckpt, model, tokenizer, meta, formats, [(w, d) for w in widths for d in depths], names,
                   max_length, source.where, inputs, approx_inputs, calibration, root, embeddings,
-                  source.record(meta.data).to_record())
+                  source.record(meta.data).to_record(), task=task)
 
 
 def _cut_embeddings(args: argparse.Namespace, model, tokenizer, source, max_length: int) -> tuple[object, dict]:
@@ -294,7 +299,7 @@ def _check_out_children(root: Path, subnets: list[str]) -> None:
 
 def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -> dict:
     from . import manifest as M
-    from .verify import FP32_ATOL, MIN_ARGMAX_AGREEMENT
+    from .verify import FP32_ATOL, MAX_METRIC_DROP, MIN_ARGMAX_AGREEMENT
 
     tok_dir = s.root / "tokenizer"
     pad_id = s.tokenizer.pad_token_id if s.tokenizer.pad_token_id is not None else 0
@@ -312,7 +317,8 @@ def _new_manifest(s: _Setup, base: dict, base_sha: str, previous: dict | None) -
         "verification": {"split": s.inputs.split, "data": s.data, "n": len(s.inputs),
                          "lengths": [min(s.inputs.lengths), max(s.inputs.lengths)], "sources": s.inputs.sources,
                          "inputs_sha256": base["inputs_sha256"], "fp32_atol": FP32_ATOL,
-                         "min_argmax_agreement": MIN_ARGMAX_AGREEMENT, **_approx_record(s.approx_inputs)},
+                         "min_argmax_agreement": MIN_ARGMAX_AGREEMENT, "max_metric_drop": MAX_METRIC_DROP,
+                         **_approx_record(s.approx_inputs)},
         "data_source": s.data_source, "tools": base["tools"], "formats": s.formats, "base_sha256": base_sha,
         "subnets": [], "ort_required_operators_config": None, "artifacts": [], "summary": {},
     }
@@ -421,7 +427,8 @@ def _base_fingerprint(s: _Setup) -> tuple[dict, str]:
     from .formats import tool_versions
 
     base = {"schema": M.SCHEMA_VERSION, "checkpoint_sha256": sha256_path(s.ckpt), "tools": tool_versions(),
-            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(), "names": s.names,
+            "code": _code_sha(), "inputs_sha256": s.inputs.fingerprint(),
+            "approx_inputs_sha256": s.approx_inputs.fingerprint(), "names": s.names,
             "max_length": s.max_length, "embeddings": s.embeddings}
     return base, hashlib.sha256(repr(sorted(base.items())).encode()).hexdigest()
 
@@ -459,7 +466,7 @@ def _subnet_job(s: _Setup, args: argparse.Namespace, manifest: dict, base: dict,
                      base_fingerprint=base,
                      previous={a["format"]: a for a in M.artifacts_by_id(previous).values()
                                if a.get("subnet") == subnet["name"]},
-                     calibration=s.calibration, force=args.force)
+                     calibration=s.calibration, force=args.force, task=s.task)
 
 
 def _build_hf(s: _Setup, job, w: float, d: float) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dynabert.data import TaskSpec
 from dynabert.fileio import path_bytes, sha256_path
 
 from . import verify as V
@@ -51,6 +52,7 @@ class SubnetJob:
     previous: dict[str, dict] = field(default_factory=dict)  # format -> last run's record
     calibration: Inputs | None = None
     force: bool = False
+    task: TaskSpec | None = None  # how the inputs' labels are scored (the reduced-precision metric gate)
 
     @property
     def dir(self) -> Path:
@@ -235,7 +237,7 @@ def _parity(job: SubnetJob, fmt: str, path: Path, record: dict, not_run_note: st
     inputs, reference = job.parity_set(fmt)
     settings = record.get("session_settings") or {}
     record["parity"] = V.verify(lambda: V.run_file(family, path, inputs, job.pad_token_id, settings), reference,
-                                gate(fmt))
+                                gate(fmt), inputs.labels, job.task)
 
 
 def _verify_onnx(job: SubnetJob, fmt: str, path: Path, record: dict, counted: int, method: str) -> None:

@@ -609,3 +609,20 @@ def test_coreml_int4_tables_use_blocks_of_32_where_they_divide_the_width(tmp_pat
     convert(model, names, 64, tmp_path / "fp16-16.mlpackage")
     quantize_weights(tmp_path / "fp16-16.mlpackage", tmp_path / "q16.mlpackage")
     assert gathered_table_dtypes(ct.utils.load_spec(str(tmp_path / "q16.mlpackage"))) == {"INT8"}
+
+
+def test_reduced_precision_files_are_gated_on_the_task_metric(exported):
+    """Every file under the "approx" gate carries the task's metric on the verification labels, for it and for
+    the PyTorch sub-network, and passed only within the manifest's max_metric_drop."""
+    from export.verify import MAX_METRIC_DROP
+
+    _, manifest, _ = exported
+    assert manifest["verification"]["max_metric_drop"] == MAX_METRIC_DROP
+    gated = [a for a in manifest["artifacts"] if (a.get("parity") or {}).get("gate") == "approx"]
+    assert gated
+    for art in gated:
+        parity = art["parity"]
+        assert parity["metric"] == "accuracy", art["id"]
+        assert parity["metric_drop"] == round(parity["metric_reference"] - parity["metric_file"], 5)
+        assert parity["passed"] == (parity["metric_drop"] <= MAX_METRIC_DROP
+                                    and parity["argmax_agreement"] >= parity["min_argmax_agreement"]), art["id"]

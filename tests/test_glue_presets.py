@@ -55,6 +55,8 @@ def test_published_row_counts_are_the_files(task):
     spec = glue_minilm.RUNS[task]
     assert len(read_glue_split(GLUE_DIR, task, "train")) == spec.train_rows
     assert len(read_glue_split(GLUE_DIR, task, "dev")) == spec.dev_rows
+    # A verification set larger than the dev split would be a silent cap, not what the run says it used.
+    assert spec.n_verify_int8 is None or spec.n_verify_int8 <= spec.dev_rows
 
 
 @pytest.mark.glue

