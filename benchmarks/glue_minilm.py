@@ -250,6 +250,12 @@ def _verification(manifest: dict, regression: bool) -> dict:
     values = [a["parity"][field] for a in approx if a["parity"].get(field) is not None]
     out[key] = min(values, default=None)
     out["int8_inputs"] = max((a["parity"]["n"] for a in approx), default=None)
+    # Exports before the metric gate (export.verify.MAX_METRIC_DROP) have no metric_drop: left out then.
+    drops = [a for a in approx if a["parity"].get("metric_drop") is not None]
+    if drops:
+        worst = max(drops, key=lambda a: a["parity"]["metric_drop"])
+        out["largest_int8_metric_drop"] = {"id": worst["id"], "drop": worst["parity"]["metric_drop"],
+                                           "max": worst["parity"]["max_metric_drop"]}
     return out
 
 
@@ -420,6 +426,11 @@ def render(spec: TaskRun, r: dict, notes: str) -> str:
     elif v.get("lowest_int8_pearson_with_pytorch") is not None:
         out += ["", head + "the lowest Pearson correlation of an INT8 file's scores with PyTorch's is "
                 f"{v['lowest_int8_pearson_with_pytorch']:.4f} on {v['int8_inputs']} dev inputs."]
+    if v.get("largest_int8_metric_drop"):
+        d = v["largest_int8_metric_drop"]
+        out[-1] += (f" On those inputs the largest drop of the {main_label} of a reduced-precision file below its "
+                    f"PyTorch sub-network is {100 * d['drop']:.2f} points ({d['id']}; export's gate: "
+                    f"{100 * d['max']:.1f}).")
     p = spec.paper
     p_label = METRIC_LABELS[p.metric]
     out += ["", f"## Against the paper (BERT-base teacher {p.teacher})", ""]

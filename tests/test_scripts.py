@@ -494,3 +494,21 @@ def test_int8_speed_reads_another_checkouts_rebuild_only_inside_its_folder(tmp_p
     record.write_text(json.dumps({"int8": ["model.int8.onnx", {"graph_optimisation_level": 1}]}))
     with pytest.raises(ValueError, match="unknown session setting"):
         int8_speed.read_rebuilt(folder)
+
+
+def test_glue_report_names_the_largest_metric_drop_where_the_export_gated_on_it():
+    """Exports gated on the task metric report their worst file; older manifests (no metric_drop) report none."""
+    from glue_minilm import _verification
+
+    def art(name, agreement, drop=None):
+        parity = {"gate": "approx", "n": 1043, "argmax_agreement": agreement}
+        if drop is not None:
+            parity.update({"metric_drop": drop, "max_metric_drop": 0.01})
+        return {"id": name, "status": "passed", "parity": parity}
+
+    gated = _verification({"artifacts": [art("a/onnx-int8", 0.99, 0.004), art("b/onnx-int8", 0.98, 0.009),
+                                         art("c/pte-int8", 0.995, -0.002)]}, regression=False)
+    assert gated["largest_int8_metric_drop"] == {"id": "b/onnx-int8", "drop": 0.009, "max": 0.01}
+    assert gated["lowest_int8_argmax_agreement"] == 0.98 and gated["int8_inputs"] == 1043
+    older = _verification({"artifacts": [art("a/onnx-int8", 0.99)]}, regression=False)
+    assert "largest_int8_metric_drop" not in older
