@@ -7,6 +7,7 @@ import numpy as np
 from export.verify import (
     APPROX_REGRESSION_ATOL,
     MAX_METRIC_DROP,
+    MIN_METRIC_GATE_INPUTS,
     MIN_REGRESSION_PEARSON,
     REGRESSION_MEAN_DIFF_OF_STD,
     Gate,
@@ -122,6 +123,10 @@ def test_a_file_within_the_agreement_gate_that_loses_the_metric_fails():
     assert even["passed"] and even["metric_drop"] == 0.0 and even["metric_reference"] == even["metric_file"]
     # The worst mode counts: a second mode that loses fails the record.
     assert not compare([ref, _flip(ref, right[:10])], ref, APPROX, ["a", "b"], labels, task)["passed"]
+    # On too few inputs for a 1-point bound to mean anything, the drop is reported, not gated.
+    few = compare([_flip(ref[:100], right[right < 100][:2])], ref[:100], APPROX, ["batch1"], labels[:100], task)
+    assert few["metric_drop"] == 0.02 and few["metric_gated"] is False and few["passed"]
+    assert losing["metric_gated"] is True and 100 < MIN_METRIC_GATE_INPUTS <= 500
     # Without labels (or a task) the gate is the argmax gate alone, and says so by leaving the metric out.
     alone = compare([_flip(ref, right[:10])], ref, APPROX, ["batch1"])
     assert alone["passed"] and "metric_drop" not in alone

@@ -70,7 +70,7 @@ its files' relative paths and contents (:func:`dynabert.fileio.sha256_path`)::
              # argmax_agreement >= min_argmax_agreement (regression heads: Pearson and mean |diff|), and,
              # where the task is known, the task's main metric on the inputs' labels ("metric",
              # "metric_reference", "metric_file": the worst mode, "metric_drop") at most max_metric_drop
-             # below the PyTorch sub-network's;
+             # below the PyTorch sub-network's ("metric_gated": false below 200 inputs: reported only);
              # flips: examples whose class changed (at most 10), with the reference's top-2 logit margin
              # gate "exact" (fp32) has "atol" and requires argmax_agreement == 1.0;
              # not runnable here: {"status": "not run", "reason": "needs macOS", "passed": null}
