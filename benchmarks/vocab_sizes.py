@@ -53,7 +53,7 @@ def evaluate(out: Path, manifest: dict, ckpt: Path) -> dict[str, dict]:
     meta = read_meta(ckpt)
     source = resolve_data(None, meta.task, meta.label_names, meta.extra or {}, ckpt, recorded=meta.data)
     dev = read_examples(source, "dev")
-    task = task_of(meta.task, is_regression=meta.is_regression, num_labels=len(meta.label_names or []) or 1,
+    task = task_of(meta.task, is_regression=meta.is_regression, num_labels=len(meta.label_names or []) or 2,
                    label_names=meta.label_names)
     tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
     features = [tokenizer(ex.text, ex.text_pair, truncation=True, max_length=manifest["max_length"],
@@ -167,12 +167,11 @@ def complete(report: dict, out: Path, ckpt: Path) -> None:
     file's byte split (read from the exported file), its INT8 recipe (the manifest) and the metric's name
     (the checkpoint's task)."""
     from dynabert.checkpoint import read_meta
-    from dynabert.data import get_task
+    from dynabert.data import task_of
 
-    try:
-        metric = get_task(read_meta(ckpt).task).main_metric
-    except ValueError:
-        metric = "metric"
+    meta = read_meta(ckpt)
+    metric = task_of(meta.task, is_regression=meta.is_regression, num_labels=len(meta.label_names or []) or 2,
+                     label_names=meta.label_names).main_metric
     for vocab, run in report["runs"].items():
         # the typed view: each artifact's path is resolved inside its export folder
         arts = {a.id: a for a in read_manifest(out / vocab / "manifest.json").artifacts}

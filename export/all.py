@@ -24,6 +24,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dynabert.cli_options import Parser, int_in, non_empty
 
@@ -31,6 +32,9 @@ from .formats import CHAINS, FORMATS, ExportError, resolve_formats
 from .manifest import SubnetRecord
 from .quiet import quiet_process
 from .vocab import VOCAB_MODES
+
+if TYPE_CHECKING:
+    from dynabert.data import TaskSpec
 
 DEFAULT_N_VERIFY = 64
 #: INT8/fp16 files: enough inputs that a 0.98 agreement gate tells 99% from 95% (see verify.MIN_ARGMAX_AGREEMENT).
@@ -178,7 +182,7 @@ class _Setup:
     #: the shared-weight bundle formats asked for (export.bundle_index.FORMATS), built after the sub-models
     bundles: list[str] = field(default_factory=list)
     #: the task the verification labels are scored with (dynabert.data.TaskSpec)
-    task: object | None = None
+    task: TaskSpec | None = None
 
 
 def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:

@@ -30,6 +30,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from .bundle_index import FOLDER, PRECISIONS, WEIGHTS_FILE, BundleEntry, BundleE
 from .bundle_plan import ExportInfo, Plan, checked_artifact, input_names, plan_bundle, read_export
 from .bundle_weights import WeightsWriter, save_graph
 from .formats import ExportError
+
+if TYPE_CHECKING:
+    from dynabert.data import TaskSpec
 
 #: fp32 entries must reproduce the standalone fp32 file this closely: they run the same graph on the same
 #: values, only read from another file (the standalone may be the fused graph: a few 1e-7 apart).
@@ -137,11 +141,12 @@ class References:
 
 
 def verify_entry(path: Path, precision: str, inputs, reference: np.ndarray, standalone: Path | None,
-                 pad_token_id: int) -> dict:
-    """The entry's gate against PyTorch and its comparison with the standalone file of its precision."""
+                 pad_token_id: int, task: TaskSpec | None = None) -> dict:
+    """The entry's gate against PyTorch (the standalone files' gate, the task metric included where ``task`` is
+    given) and its comparison with the standalone file of its precision."""
     outputs, modes = V.run_file("onnxruntime", path, inputs, pad_token_id)
     gate = V.Gate("exact") if precision == "fp32" else V.Gate("approx")
-    record: dict = {"parity": V.compare(outputs, reference, gate, modes)}
+    record: dict = {"parity": V.compare(outputs, reference, gate, modes, inputs.labels, task)}
     if standalone is not None:
         alone, _ = V.run_file("onnxruntime", standalone, inputs, pad_token_id)
         # fp32: the same graph on the same values must give the same logits; INT8: reported (the bundle's
@@ -229,7 +234,8 @@ def build_bundles(export_dir: str | Path, precisions: tuple[str, ...] = PRECISIO
                 path = tmp / graphs[entry.name]
                 standalone = checked_artifact(info, entry.name, STANDALONE_FORMAT[precision])
                 record = verify_entry(path, precision, references.inputs[precision],
-                                      references.logits[(precision, entry.name)], standalone, info.pad_token_id)
+                                      references.logits[(precision, entry.name)], standalone, info.pad_token_id,
+                                      info.task_spec)
                 record["reads_bytes"] = reads_bytes(path)
                 record["weights"] = V.weights_record("onnx-initializers", V.onnx_weight_count(path), entry.params,
                                                      plan.entries[0].params, 0.02)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from dynabert.arch import spec_for_config, subnet_name
+from dynabert.data import TaskSpec, task_of
 from dynabert.fileio import PathEscapeError, resolve_inside, sha256_path
 
 from .bundle_index import BundleError
@@ -83,6 +84,8 @@ class ExportInfo:
     data: str | None
     subnets: list[dict]  # name, dir (resolved Path), width_mult, depth_mult
     artifacts: dict[tuple[str, str], dict]  # (subnet, format) -> {"path": Path, "sha256": str}
+    #: how the verification labels are scored (dynabert.data.TaskSpec): the entries' metric gate
+    task_spec: TaskSpec | None = None
 
 
 @dataclass
@@ -131,7 +134,9 @@ def read_export(root: str | Path) -> ExportInfo:
     return ExportInfo(
         root=root, task=manifest.task, label_names=manifest.label_names, max_length=manifest.max_length,
         tokenizer_dir=manifest.tokenizer_dir, pad_token_id=manifest.pad_token_id, data=data,
-        subnets=subnets, artifacts=artifacts)
+        subnets=subnets, artifacts=artifacts,
+        task_spec=task_of(manifest.task, is_regression=manifest.is_regression, num_labels=manifest.num_labels,
+                          label_names=manifest.label_names))
 
 
 def checked_artifact(info: ExportInfo, subnet: str, fmt: str) -> Path | None:

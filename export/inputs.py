@@ -29,7 +29,7 @@ class Inputs:
     features: list[dict[str, np.ndarray]]
     sources: list[str]  # "path:line" of each example
     split: str
-    #: each example's gold label (class index, or score for a regression task); None where any is unknown
+    #: each example's gold label (class index, or score for a regression task); None for inputs built without
     labels: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -258,9 +258,8 @@ def load_inputs(source: DataSource, tokenizer, names: list[str], n: int, max_len
     # Tokenizing the dev split to sort by length is cheap (SST-2: 872 rows); very large ones are capped.
     pool = _read(source, "dev")[:20_000]
     chosen = [pool[i] for i in _spread(pool, tokenizer, n, max_length, seed)]
-    labels = None if any(ex.label is None for ex in chosen) else np.asarray([ex.label for ex in chosen])
     return Inputs(names, tokenize(chosen, tokenizer, names, max_length), [ex.source for ex in chosen], "dev",
-                  labels)
+                  np.asarray([ex.label for ex in chosen]))
 
 
 def load_calibration(source: DataSource, tokenizer, names: list[str], n: int, max_length: int,

@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dynabert import runtimes as catalogue
 
 from .inputs import Inputs
+
+if TYPE_CHECKING:
+    from dynabert.data import TaskSpec
 
 #: fp32 formats: every logit within this of the PyTorch sub-network, and the same argmax everywhere.
 FP32_ATOL = 1e-3
@@ -60,7 +64,7 @@ class Gate:
 
 
 def compare(outputs: list[np.ndarray], reference: np.ndarray, gate: Gate, modes: list[str],
-            labels: np.ndarray | None = None, task=None) -> dict:
+            labels: np.ndarray | None = None, task: TaskSpec | None = None) -> dict:
     """Parity record of ``outputs`` (one (N, labels) array per mode) against ``reference`` (N, labels).
 
     With the inputs' gold ``labels`` and the ``task`` (a :class:`dynabert.data.TaskSpec`), an "approx" gate also
@@ -115,7 +119,7 @@ def compare(outputs: list[np.ndarray], reference: np.ndarray, gate: Gate, modes:
     }
 
 
-def _metric_record(outputs: list[np.ndarray], reference: np.ndarray, labels: np.ndarray, task,
+def _metric_record(outputs: list[np.ndarray], reference: np.ndarray, labels: np.ndarray, task: TaskSpec,
                    max_drop: float) -> dict:
     from dynabert.data import compute_metrics
 
@@ -174,7 +178,7 @@ def run_file(family: str, path: Path, inputs: Inputs, pad_token_id: int,
 
 
 def verify(run: Callable[[], tuple[list[np.ndarray], list[str]]], reference: np.ndarray, gate: Gate,
-           labels: np.ndarray | None = None, task=None) -> dict:
+           labels: np.ndarray | None = None, task: TaskSpec | None = None) -> dict:
     outputs, modes = run()
     return compare(outputs, reference, gate, modes, labels, task)
 

@@ -107,6 +107,9 @@ def test_int8_entries_pass_the_int8_gate_and_are_smaller(built):
         parity = entry.verification["parity"]
         assert parity["gate"] == "approx" and parity["passed"] and parity["argmax_agreement"] >= 0.98
         assert parity["n"] == 64
+        # The standalone files' task-metric record too (reported, not gated, on 64 inputs: export.verify).
+        assert parity["metric"] == "accuracy" and parity["metric_gated"] is False
+        assert parity["metric_drop"] == round(parity["metric_reference"] - parity["metric_file"], 5)
         assert entry.verification["vs_standalone"]["argmax_agreement"] is not None
     fp32 = (out / FOLDER["fp32"] / WEIGHTS_FILE).stat().st_size
     assert index.weights_bytes < 0.3 * fp32  # int8 matrices and uint8 tables, fp32 only for biases/norms
