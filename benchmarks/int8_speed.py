@@ -163,7 +163,10 @@ def build_rows(args, vocab: int) -> list[Row]:
         after = rebuild(folder / "hf", args.work / "after" / name, args.seq, vocab) if args.rebuild else {}
         before = None
         if args.before_work is not None:
-            before = read_rebuilt(args.before_work / "after" / name)
+            try:
+                before = read_rebuilt(args.before_work / "after" / name)
+            except ValueError as exc:  # a file name leading out of the folder, unknown settings, bad JSON
+                raise SystemExit(f"--before-work {args.before_work}: {exc}") from None
             if before is None:
                 raise SystemExit(f"--before-work {args.before_work}: no after/{name}/{REBUILT} "
                                  "(run this script with --work there, from the other checkout)")
