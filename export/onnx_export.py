@@ -4,6 +4,8 @@ Uses ``torch.onnx.export`` with the TorchScript exporter (``dynamo=False``): the
 ``onnxscript`` (not a dependency here) and its graphs defeat onnxruntime's BERT fusion patterns, which
 match the TorchScript export of eager attention. optimum's exporter would add nothing for a model that
 is already a plain traced module (see :mod:`export.wrapper`) and costs a second model load per sub-model.
+The traced graph's Reshape targets are then made constants where shape inference proves them
+(:mod:`export.static_reshape`): every format built from this file runs without the per-layer shape ops.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from dynabert.fileio import atomic_file
 
+from .static_reshape import make_reshapes_static
 from .wrapper import ExportWrapper
 
 #: 17 is the first opset with a LayerNormalization op, and ONNX Runtime Mobile 1.15+ runs it.
@@ -47,6 +50,9 @@ def export_onnx(model: torch.nn.Module, names: list[str], final: Path, example_l
             do_constant_folding=True,
             dynamo=False,
         )
+        model = onnx.load(str(tmp))
+        if make_reshapes_static(model):
+            onnx.save(model, str(tmp))
         onnx.checker.check_model(str(tmp))
 
 
