@@ -5,8 +5,8 @@ model's ``max_length``), as the app does. Examples of exactly the same length ar
 with no padding a row's logits are what a batch-1 run gives, and it is several times faster. Two kinds
 of files run strictly one example at a time:
 
-- dynamically quantized INT8 (``precision`` ``int8``, ``int8+int4emb``): the activation scale is taken over the whole
-  input tensor, so a batch would change every row's result;
+- dynamically quantized INT8 (``precision`` ``int8``, ``int8+int4emb``, ``int8+int4ffn``): the activation scale
+  is taken over the whole input tensor, so a batch would change every row's result;
 - files exported for batch 1 (ExecuTorch ``.pte``, Core ML).
 """
 
@@ -165,7 +165,8 @@ def load_dev_set(manifest: Manifest, data_dir: str | Path | None = None, limit: 
 def batches_for(artifact: Artifact, runtime: str, dev: DevSet) -> list[list[int]]:
     """Example indices run together: same-length groups, or one by one (see the module docstring)."""
     entry = catalogue.CATALOGUE.get(runtime)
-    one_by_one = artifact.precision in ("int8", "int8+int4emb") or (entry is not None and entry.batch_one)
+    dynamic = artifact.precision in ("int8", "int8+int4emb", "int8+int4ffn")
+    one_by_one = dynamic or (entry is not None and entry.batch_one)
     if one_by_one:
         return [[i] for i in range(dev.examples)]
     by_length: dict[int, list[int]] = defaultdict(list)

@@ -20,6 +20,7 @@ class Format:
     name: str
     filename: str  # inside the sub-model folder; a trailing "/" marks a directory artifact
     precision: str  # fp32 | fp16 | int8 (dynamic) | int8-static (QDQ) | int8-weights (fp16 compute) | int8+int4emb
+    #                 | int8+int4ffn (int4emb with the feed-forward weights in 4-bit blocks too)
     runtime: str  # what runs it on the device; device_bench dispatches on this
     tool: str  # the Python distribution that produces it
     source: str | None = None  # the format it is derived from (its checksum is part of this one's inputs)
@@ -48,6 +49,11 @@ FORMATS: dict[str, Format] = {
         # GatherBlockQuantized contrib op), the table being most of a small sub-model's bytes.
         Format("onnx-int4emb", "model.int4emb.onnx", "int8+int4emb", "onnxruntime", "onnxruntime", source="hf",
                gate="approx", default=False),
+        # Opt-in: the int4emb file with the feed-forward weights in 4-bit blocks of 64 too (MatMulNBits; the
+        # attention projections stay dynamic INT8): the full sub-model under half its INT8 bytes, slower on
+        # x86 than the INT8 file (export.quantize.quantize_int4ffn).
+        Format("onnx-int4ffn", "model.int4ffn.onnx", "int8+int4ffn", "onnxruntime", "onnxruntime", source="hf",
+               gate="approx", default=False),
         Format("ort", "model.ort", "fp32", "onnxruntime-mobile", "onnxruntime", source="onnx"),
         Format("ort-int8", "model.int8.ort", "int8", "onnxruntime-mobile", "onnxruntime", source="onnx-int8",
                gate="approx"),
@@ -55,6 +61,8 @@ FORMATS: dict[str, Format] = {
                gate="approx", default=False),
         Format("ort-int4emb", "model.int4emb.ort", "int8+int4emb", "onnxruntime-mobile", "onnxruntime",
                source="onnx-int4emb", gate="approx", default=False),
+        Format("ort-int4ffn", "model.int4ffn.ort", "int8+int4ffn", "onnxruntime-mobile", "onnxruntime",
+               source="onnx-int4ffn", gate="approx", default=False),
         Format("coreml", "model.mlpackage/", "fp16", "coreml", "coremltools", source="hf", gate="approx"),
         Format("coreml-int8", "model.int8.mlpackage/", "int8-weights", "coreml", "coremltools", source="coreml",
                gate="approx"),
@@ -81,7 +89,8 @@ FORMATS: dict[str, Format] = {
 #: is ``hf``, which the main process writes first). Grouping keeps a derived file next to its source in
 #: one process, and splitting the slow ExecuTorch lowering lets two workers share it.
 CHAINS: tuple[tuple[str, ...], ...] = (
-    ("onnx", "onnx-int8", "onnx-qdq", "onnx-int4emb", "ort", "ort-int8", "ort-qdq", "ort-int4emb"),
+    ("onnx", "onnx-int8", "onnx-qdq", "onnx-int4emb", "onnx-int4ffn", "ort", "ort-int8", "ort-qdq", "ort-int4emb",
+     "ort-int4ffn"),
     ("coreml", "coreml-int8", "coreml-int4emb"),
     ("pte",),
     ("pte-int8",),

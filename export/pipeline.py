@@ -308,6 +308,20 @@ def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> No
                           {"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
+def _build_onnx_int4ffn(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    """No fallback recipe: a 4-bit file that misses the gate is reported failed (the format is opt-in)."""
+    from .embeddings import quantize_word_embeddings_int4
+    from .quantize import quantize_int4ffn
+
+    int4 = ctx.scratch / "plain-int4ffn-embeddings.onnx"
+    embeddings = quantize_word_embeddings_int4(ctx.plain_onnx, int4)
+    record["details"] = {**quantize_int4ffn(int4, ctx.scratch, path), "word_embeddings": embeddings,
+                         "from": "plain graph"}
+    _ship_settings(record, _session_settings(ctx.job, path))
+    _verify_onnx(ctx.job, fmt, path, record, V.onnx_weight_count(path) + _packed_correction(path),
+                 "onnx-initializers")
+
+
 def _build_onnx_qdq(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     from .quantize import quantize_static_qdq
 
@@ -406,10 +420,12 @@ BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
     "onnx-int8": _build_onnx_int8,
     "onnx-qdq": _build_onnx_qdq,
     "onnx-int4emb": _build_onnx_int4emb,
+    "onnx-int4ffn": _build_onnx_int4ffn,
     "ort": _build_ort,
     "ort-int8": _build_ort,
     "ort-qdq": _build_ort,
     "ort-int4emb": _build_ort,
+    "ort-int4ffn": _build_ort,
     "coreml": _build_coreml,
     "coreml-int8": _build_coreml_int8,
     "coreml-int4emb": _build_coreml_int4emb,

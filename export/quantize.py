@@ -99,6 +99,55 @@ def quantize_blockwise_int8(plain: Path, scratch: Path, final: Path, extra_optio
             "activations": "int8 per block (accuracy_level 4)", "ops": ["MatMul", "Gather"]}
 
 
+#: Weights per scale of the 4-bit feed-forward weights (``onnx-int4ffn``). Measured on the SST-2 MiniLM w1_d1
+#: with the task vocabulary (872 dev sentences): blocks of 64 lost no more than blocks of 32 (89.33 vs 89.22
+#: accuracy; unpruned both 89.91) and are 0.44 MB smaller (11.23 vs 11.67 MB).
+INT4_FFN_BLOCK = 64
+
+
+def ffn_matmuls(model: onnx.ModelProto) -> list[str]:
+    """The feed-forward MatMuls of a traced BERT/RoBERTa graph (``intermediate.dense``, ``output.dense``; not
+    the attention's ``output.dense``), by the module path the TorchScript exporter writes into node names."""
+    return [node.name for node in model.graph.node if node.op_type == "MatMul"
+            and ("/intermediate/dense/" in node.name
+                 or ("/output/dense/" in node.name and "/attention/" not in node.name))]
+
+
+def quantize_int4ffn(plain: Path, scratch: Path, final: Path, extra_options: dict | None = None) -> dict:
+    """The feed-forward weights as symmetric 4-bit blocks (``MatMulNBits``, int8 compute), every other MatMul
+    and the embedding tables as the dynamic recipe stores them. ``plain`` may already hold a 4-bit word
+    table (``GatherBlockQuantized``, :mod:`export.embeddings`), which is left as it is.
+
+    Two thirds of a BERT layer's weights are its feed-forward ones; in 4 bits the full MiniLM sub-model's
+    encoder takes ~7.5 MB instead of 10.8. The attention projections stay 8-bit: they are the smaller third
+    and, in 4 bits too, cost a further 0.11-0.57 SST-2 dev points (w1_d1, task vocabulary, blocks of 64 / 32:
+    89.22 vs 89.33, 88.65 vs 89.22) for 1.6 MB."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    clean = scratch / "int4ffn-input.onnx"
+    matmuls = scratch / "int4ffn-matmul.onnx"
+    _without_value_info(plain, clean)
+    model = onnx.load(str(clean))
+    ffn = set(ffn_matmuls(model))
+    if not ffn:
+        raise RuntimeError("no feed-forward MatMul found (expected node names with /intermediate/dense/)")
+    others = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in ffn]
+    with _quiet():
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=INT4_FFN_BLOCK, is_symmetric=True,
+                                         accuracy_level=4, nodes_to_exclude=others, op_types_to_quantize=("MatMul",))
+        quantizer.process()
+        onnx.save(quantizer.model.model, str(matmuls))
+    options = {"DefaultTensorType": onnx.TensorProto.FLOAT, **(extra_options or {})}
+    with atomic_file(final) as tmp, _quiet():
+        quantize_dynamic(str(matmuls), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=list(DYNAMIC_OPS), extra_options=options)
+    return {"method": "int4ffn", "weights": f"feed-forward: int4 symmetric, blocks of {INT4_FFN_BLOCK} "
+            "(MatMulNBits); other MatMuls: QInt8 per-channel", "activations": "dynamic uint8; int8 per block "
+            "in the 4-bit MatMuls (accuracy_level 4)", "ops": list(DYNAMIC_OPS), "ffn_matmuls": len(ffn)}
+
+
 def nbits_count_correction(onnx_path: Path) -> int:
     """What to add to a stored-element count of ``onnx_path`` to count its ``MatMulNBits`` weights in
     parameters: K x N each (a K that is not a multiple of the block is padded in storage), their block scales

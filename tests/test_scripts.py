@@ -398,6 +398,19 @@ def test_vocab_sizes_compares_each_file_with_the_same_format_without_pruning():
     assert rows["a/onnx-int4emb"]["delta"] == pytest.approx(-0.005)  # against the full-vocabulary 4-bit file
     assert rows["a/onnx-int4emb"]["delta_vs_full_int8"] == pytest.approx(-0.025)  # and the INT8 one it replaces
     assert rows["a/onnx-int8"]["delta"] == pytest.approx(-0.01) and rows["a/onnx-int8"]["delta_vs_full_int8"] is None
+    full["a/onnx-int4ffn"], task["a/onnx-int4ffn"] = {"bytes": 70, "metric": 0.9}, {"bytes": 30, "metric": 0.885}
+    rows = {r["id"]: r for r in vocab_sizes.compare(full, task)}
+    assert rows["a/onnx-int4ffn"]["delta"] == pytest.approx(-0.015)
+    assert rows["a/onnx-int4ffn"]["delta_vs_full_int8"] == pytest.approx(-0.015)
+
+
+def test_vocab_sizes_common_words_file_is_one_word_a_line(tmp_path):
+    import vocab_sizes
+
+    path = vocab_sizes.common_words_file(3, tmp_path, words=["the", "of", "and", "to"])
+    assert path == tmp_path / "common-words-3.txt" and path.read_text() == "the\nof\nand\n"
+    with pytest.raises(SystemExit, match="--common-words must be >= 1"):
+        vocab_sizes.common_words_file(0, tmp_path, words=["the"])
 
 
 def test_vocab_sizes_document_states_the_bounds_from_the_measured_files(tmp_path):
@@ -425,10 +438,24 @@ def test_vocab_sizes_document_states_the_bounds_from_the_measured_files(tmp_path
     assert ("| w0.25_d0.5's smallest file within 0.5 pts ≤ 5.0 MB | w0.25_d0.5/onnx-int4emb | 4.29 | -0.30 | yes |"
             in text)
     assert "| full model's INT8 file ≤ 12.0 MB, within 0.5 pts | w1_d1/onnx-int8 | 9.20 | -0.30 | yes |" in text
+    assert "feed-forward weights 4-bit" not in text  # no int4ffn file measured: no such row
+    for run, scale, metric in (("full", 0.6, 0.90), ("task", 0.45, 0.8955)):
+        report["runs"][run]["files"]["w1_d1/onnx-int4ffn"] = {"bytes": int(23e6 * scale), "metric": metric,
+                                                               "status": "passed", "split": None}
+    text = vocab_sizes.render(report)
+    assert ("| full model's file ≤ 12.0 MB, within 0.5 pts (feed-forward weights 4-bit, the rest INT8) | "
+            "w1_d1/onnx-int4ffn | 10.35 | -0.45 | yes |") in text
+    report["runs"]["task"]["files"]["w1_d1/onnx-int4ffn"]["metric"] = 0.894  # 0.6 pts below: over the bound
+    assert "| w1_d1/onnx-int4ffn | 10.35 | -0.60 | no |" in vocab_sizes.render(report)
     report["runs"]["task"]["files"]["w0.25_d0.5/onnx-int4emb"]["metric"] -= 0.01  # now 1.3 pts below
     text = vocab_sizes.render(report)
     assert "| w0.25_d0.5/onnx-int8 | 5.36 | -0.30 | no |" in text  # the next smallest within the bound, too big
     assert "Dev accuracy ×100" in text and "13,486 rows" in text
+    report["runs"]["full"]["failed"] = ["w0.5_d0.5/onnx-int4ffn"]
+    del report["runs"]["task"]["files"]["w0.25_d0.5/onnx-int8"]  # in one export only, and not for a failed gate
+    text = vocab_sizes.render(report)
+    assert "Failed their export gate (not measured, never installed): full: w0.5_d0.5/onnx-int4ffn" in text
+    assert "Not compared (in one of the two exports only): w0.25_d0.5/onnx-int8" in text
 
 
 def test_vocab_sizes_completes_an_older_report_from_the_exported_files(tmp_path):

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.skipif(not GLUE_DIR.is_dir(), reason=f"real GLUE data n
 
 SUBNET = "w0.25_d0.5"
 MAX_LENGTH = 48
-INT4 = ["onnx-int4emb", "ort-int4emb"]  # opt-in formats with the 4-bit word table
+#: opt-in formats with the 4-bit word table (and, int4ffn, 4-bit feed-forward weights)
+INT4 = ["onnx-int4emb", "ort-int4emb", "onnx-int4ffn", "ort-int4ffn"]
 #: Words the MiniLM vocabulary holds whole but SST-2's training text never uses: the corpus file keeps them.
 CORPUS_LINES = ["The mitochondria drive photosynthesis in chloroplasts.", "thermodynamics"]
 #: Out-of-corpus text: rare and made-up words, accents, emoji, CJK, a word longer than WordPiece spells.
@@ -378,3 +379,38 @@ def test_position_cut_keeps_logits_and_reloads(model_type, tmp_path):
         torch.testing.assert_close(reloaded(**inputs).logits, before, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="between 1 and"):
         cut_positions(model, rows + 1)
+
+
+def test_int4ffn_file_has_4bit_feed_forward_weights_and_passes_its_gate(pruned):
+    """onnx-int4ffn: the int4emb file with every feed-forward MatMul (and only those) in 4-bit blocks; the
+    attention projections stay dynamic INT8; verified like INT8, smaller than the int4emb file, counted in
+    parameters (the packed weights' correction), and its .ort twin passes too."""
+    import onnx
+
+    from export.quantize import INT4_FFN_BLOCK
+
+    out, manifest, _ = pruned
+    model = onnx.load(str(out / SUBNET / "model.int4ffn.onnx"))
+    from device_bench.weights import weight_split
+
+    layers = len(next(s for s in manifest["subnets"] if s["name"] == SUBNET)["layers"])
+    nbits = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    assert len(nbits) == 2 * layers
+    assert all("/attention/" not in n.name for n in nbits)
+    assert {a.i for n in nbits for a in n.attribute if a.name == "bits"} == {4}
+    assert {a.i for n in nbits for a in n.attribute if a.name == "block_size"} == {INT4_FFN_BLOCK}
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("GatherBlockQuantized") == 1 and ops.count("MatMulInteger") > 0
+    arts = {a["id"]: a for a in manifest["artifacts"]}
+    art, int4emb = arts[f"{SUBNET}/onnx-int4ffn"], arts[f"{SUBNET}/onnx-int4emb"]
+    assert art["status"] == "passed" and art["parity"]["argmax_agreement"] >= 0.98
+    # Packed 4-bit weights counted as parameters: without the correction half the feed-forward weights
+    # (~1.5k of this model's ~661k) would be missing.
+    assert art["weights"]["passed"] and abs(art["weights"]["counted"] - art["weights"]["expected"]) < 700
+    assert art["details"]["ffn_matmuls"] == 2 * layers and art["details"]["word_embeddings"]
+    assert arts[f"{SUBNET}/ort-int4ffn"]["status"] == "passed"
+    # The packed blocks are read as the encoder's bytes (this tiny model's feed-forward rows are shorter than
+    # a block of 64 and padded, so it is not smaller than the int4emb file; SST-2 sizes: docs/results).
+    split, emb = weight_split(out / SUBNET / "model.int4ffn.onnx"), weight_split(out / SUBNET / "model.int4emb.onnx")
+    assert split["bytes_encoder"] > 0 and split["bytes_other"] < 0.01 * art["bytes"]
+    assert split["bytes_embeddings"] == emb["bytes_embeddings"] and int4emb["status"] == "passed"
