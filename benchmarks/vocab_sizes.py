@@ -182,18 +182,16 @@ def render(report: dict) -> str:
                    f"{best['id']} | {_mb(best['task_bytes'])} | {100 * best['delta']:+.2f} | "
                    f"{'yes' if met else 'no'} |")
     full_name = subnet_name(1.0, 1.0)
-    int4ffn = rows.get(f"{full_name}/onnx-int4ffn")
-    if int4ffn is not None:
-        met = int4ffn["task_bytes"] <= FULL_INT8_MAX_MB * 1e6 and int4ffn["delta"] >= -MAX_DROP
-        out.append(f"| full model's file ≤ {FULL_INT8_MAX_MB} MB, within {100 * MAX_DROP:.1f} pts (feed-forward "
-                   f"weights 4-bit, the rest INT8) | {int4ffn['id']} | {_mb(int4ffn['task_bytes'])} | "
-                   f"{100 * int4ffn['delta']:+.2f} | {'yes' if met else 'no'} |")
+    for fmt, what in (("onnx-int4ffn", "file ≤ {mb} MB, within {pts} pts (feed-forward weights 4-bit, the rest INT8)"),
+                      ("onnx-int8", "INT8 file ≤ {mb} MB, within {pts} pts")):
+        row = rows.get(f"{full_name}/{fmt}")
+        if row is not None:
+            met = row["task_bytes"] <= FULL_INT8_MAX_MB * 1e6 and row["delta"] >= -MAX_DROP
+            out.append(f"| full model's {what.format(mb=FULL_INT8_MAX_MB, pts=f'{100 * MAX_DROP:.1f}')} | "
+                       f"{row['id']} | {_mb(row['task_bytes'])} | {100 * row['delta']:+.2f} | "
+                       f"{'yes' if met else 'no'} |")
     int8 = rows.get(f"{full_name}/onnx-int8")
     if int8 is not None:
-        met = int8["task_bytes"] <= FULL_INT8_MAX_MB * 1e6 and int8["delta"] >= -MAX_DROP
-        out.append(f"| full model's INT8 file ≤ {FULL_INT8_MAX_MB} MB, within {100 * MAX_DROP:.1f} pts | "
-                   f"{int8['id']} | {_mb(int8['task_bytes'])} | {100 * int8['delta']:+.2f} | "
-                   f"{'yes' if met else 'no'} |")
         split = task[int8["id"]].get("split") or {}
         if split.get("bytes_encoder"):
             rest = split["bytes_encoder"] + split.get("bytes_head", 0) + split.get("bytes_other", 0)
