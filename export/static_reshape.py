@@ -5,7 +5,8 @@ input's shape (``Shape -> Gather -> Unsqueeze -> Concat``, three per layer for q
 for the merged context). Those ops do not shrink with width or sequence length, so they weigh most in the
 narrowest sub-models: measured on the SST-2 MiniLM w0.25_d1 INT8 file (seq 128, 1 thread, ORT profiler)
 they were ~0.0125 ms per layer next to 0.02 ms for a query projection, and removing them made that file
-4 % faster where w1_d1 INT8 gained 1.4 % (same interleaved run). ONNX Runtime's session optimizer cannot
+4 % faster where w1_d1 INT8 gained 2 % (2.08 -> 1.99 ms, 5.95 -> 5.84 ms, one interleaved run:
+docs/results/int8-speed-sst2-minilm-reshape.md). ONNX Runtime's session optimizer cannot
 fold them (the batch dimension is dynamic), and onnxruntime.transformers' ``FusionReshape`` matches only the
 merged-context pattern (two dynamic dims), not the query/key/value one (one dynamic dim and a -1).
 
@@ -60,7 +61,9 @@ def _prune(graph: onnx.GraphProto) -> None:
             live.update(node.input)
     del graph.node[:]
     graph.node.extend(reversed(kept))
-    unused = [t for t in graph.initializer if t.name not in live]
+    # An initializer listed as a graph input too (older IR) is the input's default: never dropped.
+    inputs = {i.name for i in graph.input}
+    unused = [t for t in graph.initializer if t.name not in live and t.name not in inputs]
     for t in unused:
         graph.initializer.remove(t)
 
