@@ -78,7 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--depths", type=_multipliers, help="comma-separated depth multipliers (default: all trained)")
     p.add_argument("--formats", type=_names,
                    help=f"comma-separated formats: {', '.join(FORMATS)} (default: all whose tool is installed, "
-                        "except the opt-in ones: onnx-qdq, ort-qdq, the int4emb pair); and the shared-weight "
+                        f"except the opt-in ones: {', '.join(n for n, f in FORMATS.items() if not f.default)}); "
+                        "and the shared-weight "
                         "bundles onnx-bundle, onnx-int8-bundle (opt-in: one weights file + one small graph per "
                         "sub-network, see export.bundle; they need the full sub-network w1_d1)")
     p.add_argument("--max-length", type=_AT_LEAST_ONE,
