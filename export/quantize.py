@@ -113,7 +113,7 @@ def ffn_matmuls(model: onnx.ModelProto) -> list[str]:
                  or ("/output/dense/" in node.name and "/attention/" not in node.name))]
 
 
-def quantize_int4ffn(plain: Path, scratch: Path, final: Path, extra_options: dict | None = None) -> dict:
+def quantize_int4ffn(plain: Path, scratch: Path, final: Path) -> dict:
     """The feed-forward weights as symmetric 4-bit blocks (``MatMulNBits``, int8 compute), every other MatMul
     and the embedding tables as the dynamic recipe stores them. ``plain`` may already hold a 4-bit word
     table (``GatherBlockQuantized``, :mod:`export.embeddings`), which is left as it is.
@@ -139,7 +139,8 @@ def quantize_int4ffn(plain: Path, scratch: Path, final: Path, extra_options: dic
                                          accuracy_level=4, nodes_to_exclude=others, op_types_to_quantize=("MatMul",))
         quantizer.process()
         onnx.save(quantizer.model.model, str(matmuls))
-    options = {"DefaultTensorType": onnx.TensorProto.FLOAT, **(extra_options or {})}
+    # The contrib ops' outputs (MatMulNBits, GatherBlockQuantized) have no type for ONNX shape inference.
+    options = {"DefaultTensorType": onnx.TensorProto.FLOAT}
     with atomic_file(final) as tmp, _quiet():
         quantize_dynamic(str(matmuls), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
                          op_types_to_quantize=list(DYNAMIC_OPS), extra_options=options)
