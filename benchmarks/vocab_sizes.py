@@ -8,7 +8,8 @@
    (the N most frequent English words, from the ``wordfreq`` package, written to ``<out>/common-words-N.txt``)
    go to the task export's ``--vocab-corpus``: rows for words training never saw, chosen without the dev set.
 2. Runs every ONNX file of both exports over the whole dev set, one example at a time (what the app does;
-   dynamic INT8 depends on the batch), tokenized with that export's own tokenizer.
+   dynamic INT8 depends on the batch), tokenized with that export's own tokenizer, each opened with the session
+   settings it ships with.
 3. Prints and writes ``<out>/vocab_sizes.json``: per sub-model and format the bytes and the task's main
    metric with and without pruning (``comparisons``: each file beside the same format without pruning, the
    4-bit-table files beside the full-vocabulary INT8 file too), and the export's report of how the dev set's
@@ -45,39 +46,29 @@ def export(ckpt: Path, out: Path, vocab: str, formats: list[str], max_length: in
     return read_manifest(out / "manifest.json").raw
 
 
-def evaluate(out: Path, manifest: dict, ckpt: Path) -> dict[str, dict]:
-    """Main dev metric of each ONNX file of an export (whole dev split)."""
+def evaluate(out: Path, manifest: dict) -> dict[str, dict]:
+    """Main dev metric of each ONNX file of an export (whole dev split: device_bench's dev set, tokenized with the
+    export's own tokenizer), each file opened with the session settings it ships with."""
     import numpy as np
-    import onnxruntime as ort
-    from transformers import AutoTokenizer
 
-    from dynabert.checkpoint import read_meta
-    from dynabert.data import compute_metrics, task_of
-    from export.inputs import read_examples, resolve_data
+    from device_bench.accuracy import load_dev_set
+    from device_bench.manifest_reader import read_manifest as read_typed
+    from dynabert.data import compute_metrics
+    from export import session_settings as S
 
-    meta = read_meta(ckpt)
-    source = resolve_data(None, meta.task, meta.label_names, meta.extra or {}, ckpt, recorded=meta.data)
-    dev = read_examples(source, "dev")
-    task = task_of(meta.task, is_regression=meta.is_regression, num_labels=len(meta.label_names or []) or 2,
-                   label_names=meta.label_names)
-    tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
-    features = [tokenizer(ex.text, ex.text_pair, truncation=True, max_length=manifest["max_length"],
-                          return_tensors="np") for ex in dev]
-    labels = np.array([ex.label for ex in dev])
+    dev = load_dev_set(read_typed(out / "manifest.json", verify_files=False))
     results = {}
     for art in manifest["artifacts"]:
         if art["runtime"] != "onnxruntime" or art["status"] == "failed":
             continue
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        session = ort.InferenceSession(str(out / art["path"]), options, providers=["CPUExecutionProvider"])
+        session = S.session(out / art["path"], art.get("session_settings") or S.DEFAULT)
         names = [i.name for i in session.get_inputs()]
-        logits = np.concatenate([session.run(None, {n: f[n].astype(np.int64) for n in names})[0] for f in features])
-        metric = compute_metrics(task, logits, labels)[task.main_metric]
-        results[art["id"]] = {"bytes": art["bytes"], "metric": metric, "metric_name": task.main_metric,
+        logits = np.concatenate([session.run(None, {n: f[n] for n in names})[0] for f in dev.features])
+        metric = compute_metrics(dev.task, logits, dev.labels)[dev.main_metric]
+        results[art["id"]] = {"bytes": art["bytes"], "metric": metric, "metric_name": dev.main_metric,
                               "status": art["status"], "details_method": (art.get("details") or {}).get("method"),
                               "split": weight_split(out / art["path"])}
-        print(f"{out.name:>5} {art['id']:<28} {art['bytes'] / 1e6:7.2f} MB  {task.main_metric} {100 * metric:.2f}",
+        print(f"{out.name:>5} {art['id']:<28} {art['bytes'] / 1e6:7.2f} MB  {dev.main_metric} {100 * metric:.2f}",
               flush=True)
     return results
 
@@ -272,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     for vocab in ("full", "task"):
         out = args.out / vocab
         manifest = export(args.ckpt, out, vocab, fmts, args.max_length, corpus if vocab == "task" else None)
-        report["runs"][vocab] = {"embeddings": manifest.get("embeddings"), "files": evaluate(out, manifest, args.ckpt),
+        report["runs"][vocab] = {"embeddings": manifest.get("embeddings"), "files": evaluate(out, manifest),
                                  "failed": failed_ids(manifest)}
     report["comparisons"] = compare(report["runs"]["full"]["files"], report["runs"]["task"]["files"])
     print(f"\n{'file':<28} {'full MB':>8} {'task MB':>8} {'Δ metric (pts)':>15}   vs full-vocabulary INT8")

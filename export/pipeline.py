@@ -198,6 +198,7 @@ class _Context:
         self.scratch = scratch
         self._model = None
         self._plain: Path | None = None
+        self._int4emb: tuple[Path, dict] | None = None
 
     @property
     def model(self):
@@ -216,6 +217,17 @@ class _Context:
             export_onnx(wrap(self.model, self.job.names), self.job.names, self._plain,
                         example_len=min(16, self.job.max_length))
         return self._plain
+
+    @property
+    def plain_int4emb(self) -> tuple[Path, dict]:
+        """The plain graph with its word table in 4-bit blocks, and the table's record: what the int4emb and the
+        int4ffn files both start from."""
+        if self._int4emb is None:
+            from .embeddings import quantize_word_embeddings_int4
+
+            path = self.scratch / "plain-int4emb.onnx"
+            self._int4emb = (path, quantize_word_embeddings_int4(self.plain_onnx, path))
+        return self._int4emb
 
 
 def _build_onnx(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
@@ -299,10 +311,7 @@ def _build_onnx_int8(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
 def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     import onnx
 
-    from .embeddings import quantize_word_embeddings_int4
-
-    int4 = ctx.scratch / "plain-int4emb.onnx"
-    embeddings = quantize_word_embeddings_int4(ctx.plain_onnx, int4)
+    int4, embeddings = ctx.plain_int4emb
     # The contrib op's output has no type for ONNX shape inference: tell the quantizer it is fp32.
     _quantize_until_gated(ctx, fmt, int4, path, record, {"word_embeddings": embeddings, "from": "plain graph"},
                           {"DefaultTensorType": onnx.TensorProto.FLOAT})
@@ -310,11 +319,9 @@ def _build_onnx_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> No
 
 def _build_onnx_int4ffn(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     """No fallback recipe: a 4-bit file that misses the gate is reported failed (the format is opt-in)."""
-    from .embeddings import quantize_word_embeddings_int4
     from .quantize import quantize_int4ffn
 
-    int4 = ctx.scratch / "plain-int4ffn-embeddings.onnx"
-    embeddings = quantize_word_embeddings_int4(ctx.plain_onnx, int4)
+    int4, embeddings = ctx.plain_int4emb
     record["details"] = {**quantize_int4ffn(int4, ctx.scratch, path), "word_embeddings": embeddings,
                          "from": "plain graph"}
     _ship_settings(record, _session_settings(ctx.job, path))

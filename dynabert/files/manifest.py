@@ -50,7 +50,8 @@ its files' relative paths and contents (:func:`dynabert.fileio.sha256_path`)::
       "format": "onnx-int8",           # hf | onnx | onnx-int8 | onnx-qdq | ort | ort-int8 | ort-qdq |
                                        # coreml | coreml-int8 | pte | pte-int8   (export.formats.FORMATS)
       "precision": "int8",             # fp32 | fp16 | int8 (dynamic) | int8-static (QDQ) |
-                                       # int8-weights (int8 storage, fp16 compute)
+                                       # int8-weights (int8 storage, fp16 compute) | int8+int4emb (4-bit
+                                       # word table) | int8+int4ffn (and 4-bit feed-forward weights)
       "runtime": "onnxruntime",        # transformers | onnxruntime | onnxruntime-mobile | coreml |
                                        # executorch-xnnpack
       "path": "w0.5_d0.5/model.int8.onnx", "is_dir": false, "bytes": 15012345, "sha256": "...",
