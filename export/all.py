@@ -193,6 +193,7 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     from dynabert.fileio import inside
 
     from .inputs import load_calibration, load_inputs, model_input_names, resolve_data
+    from .pipeline import FP32_LAYER_FALLBACK
 
     ckpt = Path(args.ckpt).expanduser().resolve()
     root = Path(args.out).expanduser().resolve() if args.out else Path("out/export", ckpt.name).resolve()
@@ -226,6 +227,13 @@ def _prepare(args: argparse.Namespace, formats: list[str]) -> _Setup:
     calibration = None
     if any(FORMATS[f].precision == "int8-static" for f in formats):
         calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
+    elif any(f in FP32_LAYER_FALLBACK for f in formats):
+        # What the fp32-layer fallback ranks layers on, if the data has a training split; else it ranks on
+        # the verification inputs (their labels unused: export.mixed_precision).
+        try:
+            calibration = load_calibration(source, tokenizer, names, args.n_calib, max_length)
+        except ExportError:
+            calibration = None
     _check_out_children(root, [model.spec(w, d).name for w in widths for d in depths])
     task = task_of(meta.task, is_regression=meta.is_regression, num_labels=config.num_labels,
                    label_names=meta.label_names)

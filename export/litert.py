@@ -91,15 +91,38 @@ def export_litert(hf_model, names: list[str], max_length: int, final: Path) -> d
 INT4_BLOCK = 32
 
 
-def quantize_litert_int8(source: Path, final: Path, embeddings_int4: bool = False) -> dict:
+def layer_scope(index: int, num_layers: int) -> str:
+    """A regex for the output names of the linear ops of encoder layer ``index`` in a litert-torch file.
+
+    litert-torch names an op's output after the modules it came from, ``Class_attribute`` per module, and
+    fuses the names of ops it merged with ``;;`` (layer 2's key projection: ``...BertLayer_1/.../LayerNorm_
+    LayerNorm;;...BertLayer_2/.../Linear_key;;...BertLayer_2/.../Linear_query;1``, each class name qualified
+    by its module path): the op's own module is the first ``Linear_`` in the name. The last layer runs through
+    :func:`export.wrapper.first_token_layer`, which calls the layer's attention and feed-forward blocks, not
+    the layer: its names have no ``Layer_<i>``.
+    """
+    if index == num_layers - 1:
+        block = r"[\w.]+_(?:attention|intermediate|output)/"
+    else:
+        block = rf"[\w.]+Layer_{index}/"
+    return rf"^(?:(?!Linear_).)*ExportWrapper/{block}[^;]*Linear_"
+
+
+def quantize_litert_int8(source: Path, final: Path, embeddings_int4: bool = False, fp32_layers: tuple[int, ...] = (),
+                         num_layers: int = 0) -> dict:
     """Dynamic-range INT8 of the fp32 ``.tflite`` at ``source`` (int8 per-channel weights, fp32 activations);
-    with ``embeddings_int4`` the embedding tables (``EMBEDDING_LOOKUP``) in 4-bit blocks of :data:`INT4_BLOCK`."""
+    with ``embeddings_int4`` the embedding tables (``EMBEDDING_LOOKUP``) in 4-bit blocks of :data:`INT4_BLOCK`;
+    the linear ops of the encoder layers ``fp32_layers`` (of ``num_layers``) stay fp32 (export.mixed_precision)."""
     from ai_edge_quantizer import quantizer, recipe
     from ai_edge_quantizer.qtyping import TFLOperationName
 
+    if any(not 0 <= i < num_layers for i in fp32_layers):
+        raise ValueError(f"fp32 layers {list(fp32_layers)} outside the model's {num_layers} layers")
     rp = recipe.dynamic_wi8_afp32()
     if embeddings_int4:  # a later recipe entry overrides the earlier ones for the ops it names
         rp = rp + recipe.dynamic_wi4b32_afp32(operation_name=TFLOperationName.EMBEDDING_LOOKUP)
+    rp = rp + [{"regex": layer_scope(i, num_layers), "operation": "*", "algorithm_key": "no_quantize"}
+               for i in fp32_layers]
     with _quiet():
         q = quantizer.Quantizer(str(source))
         q.load_quantization_recipe(rp)
@@ -112,6 +135,8 @@ def quantize_litert_int8(source: Path, final: Path, embeddings_int4: bool = Fals
                "weights": "int8 per-channel", "activations": "fp32 (quantized on the fly by the kernels)"}
     if embeddings_int4:
         details["embeddings"] = f"int4, blocks of {INT4_BLOCK} (dynamic_wi4b32_afp32 on EMBEDDING_LOOKUP)"
+    if fp32_layers:
+        details["fp32_layers"] = list(fp32_layers)
     return details
 
 

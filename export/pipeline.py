@@ -395,31 +395,71 @@ def _build_pte(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     from .pte import export_pte
 
     job = ctx.job
-    int8 = fmt == "pte-int8"
-    record["details"] = export_pte(ctx.model, job.names, job.max_length, path, int8=int8)
-    counted = record["details"].pop("weights_in_graph")
-    weights = V.weights_record("exported-program", counted, job.subnet["params"]["total"], job.full_params,
-                               ONNX_REL_TOL)
-    # The file cannot hold more than the graph's weights (4 bytes each at most) plus headers.
-    limit = 4 * counted * (1 + PTE_BYTES_REL_TOL) + (1 << 16)
-    weights["file_bytes_limit"] = int(limit)
-    weights["passed"] = weights["passed"] and path.stat().st_size <= limit
-    record["weights"] = weights
-    _parity(job, fmt, path, record)
+
+    def build(fp32_layers: tuple[int, ...]) -> None:
+        record["details"] = export_pte(ctx.model, job.names, job.max_length, path, int8=fmt == "pte-int8",
+                                       fp32_layers=fp32_layers)
+        counted = record["details"].pop("weights_in_graph")
+        weights = V.weights_record("exported-program", counted, job.subnet["params"]["total"], job.full_params,
+                                   ONNX_REL_TOL)
+        # The file cannot hold more than the graph's weights (4 bytes each at most) plus headers.
+        limit = 4 * counted * (1 + PTE_BYTES_REL_TOL) + (1 << 16)
+        weights["file_bytes_limit"] = int(limit)
+        weights["passed"] = weights["passed"] and path.stat().st_size <= limit
+        record["weights"] = weights
+        _parity(job, fmt, path, record)
+
+    _with_fp32_layer_fallback(ctx, fmt, record, build)
 
 
 def _build_litert(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
     from .litert import export_litert, quantize_litert_int8, tflite_weight_count
 
     job = ctx.job
-    if fmt == "litert":
-        record["details"] = export_litert(ctx.model, job.names, job.max_length, path)
-    else:
-        record["details"] = quantize_litert_int8(job.path(FORMATS[fmt].source), path,
-                                                 embeddings_int4=fmt == "litert-int4emb")
-    record["weights"] = V.weights_record("tflite-buffers", tflite_weight_count(path), job.subnet["params"]["total"],
-                                         job.full_params, ONNX_REL_TOL)
-    _parity(job, fmt, path, record)
+
+    def build(fp32_layers: tuple[int, ...]) -> None:
+        if fmt == "litert":
+            record["details"] = export_litert(ctx.model, job.names, job.max_length, path)
+        else:
+            record["details"] = quantize_litert_int8(job.path(FORMATS[fmt].source), path,
+                                                     embeddings_int4=fmt == "litert-int4emb",
+                                                     fp32_layers=fp32_layers,
+                                                     num_layers=ctx.model.config.num_hidden_layers)
+        record["weights"] = V.weights_record("tflite-buffers", tflite_weight_count(path),
+                                             job.subnet["params"]["total"], job.full_params, ONNX_REL_TOL)
+        _parity(job, fmt, path, record)
+
+    _with_fp32_layer_fallback(ctx, fmt, record, build)
+
+
+#: Reduced-precision formats whose fallback keeps encoder layers in fp32 (export.mixed_precision): their
+#: runtimes have no block-wise 8-bit recipe to fall back to as ONNX Runtime's files do (INT8_RECIPES).
+FP32_LAYER_FALLBACK = ("pte-int8", "litert-int8", "litert-int4emb")
+
+
+def _with_fp32_layer_fallback(ctx: _Context, fmt: str, record: dict,
+                              build: Callable[[tuple[int, ...]], None]) -> None:
+    """``build(())`` (every linear layer quantized); for :data:`FP32_LAYER_FALLBACK` formats whose file then
+    misses its gate, ``build(layers)`` with the most sensitive encoder layer in fp32, then the two most
+    sensitive, ... until one passes (export.mixed_precision); the rejected attempts stay in ``details``."""
+    from .mixed_precision import RANKING_EXAMPLES, fallback_plans, layer_sensitivity
+
+    build(())
+    if fmt not in FP32_LAYER_FALLBACK or record["parity"].get("passed") is not False:
+        return
+    rejected = [{"fp32_layers": [], "parity": record["parity"]}]
+    ranking = ctx.job.calibration if ctx.job.calibration is not None else ctx.job.inputs
+    scores = layer_sensitivity(ctx.model, ranking)
+    plans = fallback_plans(scores)
+    for i, layers in enumerate(plans):
+        build(layers)
+        if record["parity"].get("passed") is not False or i == len(plans) - 1:
+            break
+        rejected.append({"fp32_layers": list(layers), "parity": record["parity"]})
+    record["details"]["rejected"] = rejected
+    record["details"]["layer_sensitivity"] = {
+        "logit_mse": [float(f"{x:.4g}") for x in scores],
+        "ranked_on": f"{min(len(ranking), RANKING_EXAMPLES)} {ranking.split} inputs (labels not used)"}
 
 
 BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
@@ -468,8 +508,8 @@ def _format_extra(job: SubnetJob, fmt: str) -> dict:
         extra["approx_inputs_sha256"] = job.approx_inputs.fingerprint()
     # A file whose runtime cannot run here (Core ML off macOS) is only "unverified": redone where it can.
     extra["own_runtime_runs_here"] = V.unavailable(FORMATS[fmt].runtime) is None
-    if fmt == "onnx-qdq" and job.calibration is not None:
-        extra["calibration_sha256"] = job.calibration.fingerprint()
+    if (fmt == "onnx-qdq" or fmt in FP32_LAYER_FALLBACK) and job.calibration is not None:
+        extra["calibration_sha256"] = job.calibration.fingerprint()  # QDQ scales; the fallback's layer ranking
     return extra
 
 

@@ -32,7 +32,10 @@ def _quiet_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def export_pte(hf_model, names: list[str], max_length: int, final: Path, int8: bool) -> dict:
+def export_pte(hf_model, names: list[str], max_length: int, final: Path, int8: bool,
+               fp32_layers: tuple[int, ...] = ()) -> dict:
+    """``hf_model`` as a ``.pte`` at ``final``; with ``int8`` its linear layers quantized, except those of the
+    encoder layers ``fp32_layers`` (export.mixed_precision); returns the manifest's details."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
@@ -50,7 +53,7 @@ def export_pte(hf_model, names: list[str], max_length: int, final: Path, int8: b
         warnings.simplefilter("ignore")
         program = torch.export.export(module, example, dynamic_shapes=dynamic)
         if int8:
-            program = _quantize(program, example, dynamic)
+            program = _quantize(program, example, dynamic, _layer_module_names(module, fp32_layers))
         # No IR verifier between passes (as ExecuTorch's own XNNPACK example does): it costs ~10% of the
         # slowest export here, and the parity gate runs the lowered program anyway.
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
@@ -67,6 +70,8 @@ def export_pte(hf_model, names: list[str], max_length: int, final: Path, int8: b
     if int8:
         details.update(weights="int8 per-channel (linear layers)", activations="dynamic int8",
                        embeddings=embeddings)
+        if fp32_layers:
+            details["fp32_layers"] = list(fp32_layers)
     return details
 
 
@@ -108,7 +113,26 @@ def quantize_embeddings(hf_model) -> dict:
     return {"dtype": "int8, one fp32 scale per row", "tables": tables, "max_abs_error": worst}
 
 
-def _quantize(program, example, dynamic):
+def _layer_module_names(module: nn.Module, layers: tuple[int, ...]) -> tuple[str, ...]:
+    """The qualified names, inside ``module``, of the encoder layers ``layers`` (what torch.export records)."""
+    from .mixed_precision import encoder_layers
+
+    wanted = {id(encoder_layers(module.hf)[i]) for i in layers}
+    return tuple(name for name, sub in module.named_modules() if id(sub) in wanted)
+
+
+def _outside(prefixes: tuple[str, ...]):
+    """A quantizer filter: True for graph nodes that no module named in ``prefixes`` (or below it) produced."""
+
+    def keep(node) -> bool:
+        stack = node.meta.get("nn_module_stack") or {}
+        names = [name.split("@")[0] for name, _ in stack.values()]  # "name@2": the module's second call
+        return not any(name == p or name.startswith(p + ".") for name in names for p in prefixes)
+
+    return keep
+
+
+def _quantize(program, example, dynamic, fp32_modules: tuple[str, ...] = ()):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -116,6 +140,8 @@ def _quantize(program, example, dynamic):
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+    if fp32_modules:  # set_module_name(name, None) is not supported by this quantizer; a filter is
+        quantizer.set_filter_function(_outside(fp32_modules))
     prepared = prepare_pt2e(program.module(), quantizer)
     prepared(*example)  # dynamic quantization needs no calibration data; one pass initializes observers
     converted = convert_pt2e(prepared)

@@ -266,3 +266,47 @@ def test_export_all_and_device_bench_run_litert_through_the_catalogue(tiny_expor
     assert all(v["status"] == "ok" and v["runtime"] == "litert-xnnpack" for v in accuracy.values())
     assert any(c.artifact["format"].startswith("litert") for c in candidates(results))
     assert not any(c.artifact["format"].startswith("litert") for c in candidates(results, app_only=True))
+
+
+def _fully_connected_weights(path: Path) -> list[tuple[str, str]]:
+    """(output name, weight type) of each FULLY_CONNECTED op of the file's first signature."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(path.read_bytes(), 0)
+    graph = model.Subgraphs(0)
+    codes = {i: model.OperatorCodes(i) for i in range(model.OperatorCodesLength())}
+    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    out = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = codes[op.OpcodeIndex()]
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != schema.BuiltinOperator.FULLY_CONNECTED:
+            continue
+        weight = graph.Tensors(op.Inputs(1))
+        out.append((graph.Tensors(op.Outputs(0)).Name().decode(), names[weight.Type()]))
+    return out
+
+
+@pytest.mark.parametrize("layer", [0, 1])  # an indexed layer, and the last (run as its blocks: no Layer_1 name)
+def test_int8_keeps_the_named_layer_fp32(bert_files, tmp_path, layer):
+    """The mixed-precision fallback (export.mixed_precision): the six linear ops of one encoder layer stay
+    fp32, every other one (the other layer, pooler, classifier) is int8, and the file still agrees."""
+    from export.litert import quantize_litert_int8
+
+    hf, names, fp32, _, _ = bert_files
+    out = tmp_path / "mixed.tflite"
+    details = quantize_litert_int8(fp32, out, fp32_layers=(layer,), num_layers=hf.config.num_hidden_layers)
+    assert details["fp32_layers"] == [layer]
+    ops = _fully_connected_weights(out)
+    kept = [name for name, kind in ops if kind == "FLOAT32"]
+    assert len(kept) == 6 and len(ops) - len(kept) >= 8, ops  # q, k, v, output, FFN in/out; the rest int8
+    # Which layer the kept ops are from, read from the names independently of export.litert.layer_scope:
+    # the op's own module is the first Linear_ segment of its (fused) name.
+    owners = {name.split("Linear_")[0].rsplit(";;", 1)[-1] for name in kept}
+    assert all(("Layer_0/" in o) == (layer == 0) and "Pooler" not in o for o in owners), owners
+    inputs = _inputs(names, n=100, seed=2)
+    reference = _reference(hf, inputs)
+    assert (_run(out, inputs).argmax(1) == reference.argmax(1)).mean() >= MIN_ARGMAX_AGREEMENT
+    with pytest.raises(ValueError, match="outside the model's 2 layers"):
+        quantize_litert_int8(fp32, tmp_path / "bad.tflite", fp32_layers=(2,), num_layers=2)
+    assert not (tmp_path / "bad.tflite").exists()
