@@ -391,60 +391,52 @@ def _build_coreml_int4emb(ctx: _Context, fmt: str, path: Path, record: dict) -> 
     _coreml_checks(ctx, fmt, path, record)
 
 
-def _build_pte(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+def _pte_attempt(ctx: _Context, fmt: str, path: Path, record: dict, fp32_layers: tuple[int, ...]) -> None:
     from .pte import export_pte
 
     job = ctx.job
-
-    def build(fp32_layers: tuple[int, ...]) -> None:
-        record["details"] = export_pte(ctx.model, job.names, job.max_length, path, int8=fmt == "pte-int8",
-                                       fp32_layers=fp32_layers)
-        counted = record["details"].pop("weights_in_graph")
-        weights = V.weights_record("exported-program", counted, job.subnet["params"]["total"], job.full_params,
-                                   ONNX_REL_TOL)
-        # The file cannot hold more than the graph's weights (4 bytes each at most) plus headers.
-        limit = 4 * counted * (1 + PTE_BYTES_REL_TOL) + (1 << 16)
-        weights["file_bytes_limit"] = int(limit)
-        weights["passed"] = weights["passed"] and path.stat().st_size <= limit
-        record["weights"] = weights
-        _parity(job, fmt, path, record)
-
-    _with_fp32_layer_fallback(ctx, fmt, record, build)
+    record["details"] = export_pte(ctx.model, job.names, job.max_length, path, int8=fmt == "pte-int8",
+                                   fp32_layers=fp32_layers)
+    counted = record["details"].pop("weights_in_graph")
+    weights = V.weights_record("exported-program", counted, job.subnet["params"]["total"], job.full_params,
+                               ONNX_REL_TOL)
+    # The file cannot hold more than the graph's weights (4 bytes each at most) plus headers.
+    limit = 4 * counted * (1 + PTE_BYTES_REL_TOL) + (1 << 16)
+    weights["file_bytes_limit"] = int(limit)
+    weights["passed"] = weights["passed"] and path.stat().st_size <= limit
+    record["weights"] = weights
+    _parity(job, fmt, path, record)
 
 
-def _build_litert(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+def _litert_attempt(ctx: _Context, fmt: str, path: Path, record: dict, fp32_layers: tuple[int, ...]) -> None:
     from .litert import export_litert, quantize_litert_int8, tflite_weight_count
 
     job = ctx.job
-
-    def build(fp32_layers: tuple[int, ...]) -> None:
-        if fmt == "litert":
-            record["details"] = export_litert(ctx.model, job.names, job.max_length, path)
-        else:
-            record["details"] = quantize_litert_int8(job.path(FORMATS[fmt].source), path,
-                                                     embeddings_int4=fmt == "litert-int4emb",
-                                                     fp32_layers=fp32_layers,
-                                                     num_layers=ctx.model.config.num_hidden_layers)
-        record["weights"] = V.weights_record("tflite-buffers", tflite_weight_count(path),
-                                             job.subnet["params"]["total"], job.full_params, ONNX_REL_TOL)
-        _parity(job, fmt, path, record)
-
-    _with_fp32_layer_fallback(ctx, fmt, record, build)
+    if fmt == "litert":
+        record["details"] = export_litert(ctx.model, job.names, job.max_length, path)
+    else:
+        record["details"] = quantize_litert_int8(job.path(FORMATS[fmt].source), path,
+                                                 embeddings_int4=fmt == "litert-int4emb", fp32_layers=fp32_layers,
+                                                 num_layers=ctx.model.config.num_hidden_layers)
+    record["weights"] = V.weights_record("tflite-buffers", tflite_weight_count(path), job.subnet["params"]["total"],
+                                         job.full_params, ONNX_REL_TOL)
+    _parity(job, fmt, path, record)
 
 
 #: Reduced-precision formats whose fallback keeps encoder layers in fp32 (export.mixed_precision): their
 #: runtimes have no block-wise 8-bit recipe to fall back to as ONNX Runtime's files do (INT8_RECIPES).
 FP32_LAYER_FALLBACK = ("pte-int8", "litert-int8", "litert-int4emb")
 
+Attempt = Callable[[_Context, str, Path, dict, tuple[int, ...]], None]
 
-def _with_fp32_layer_fallback(ctx: _Context, fmt: str, record: dict,
-                              build: Callable[[tuple[int, ...]], None]) -> None:
-    """``build(())`` (every linear layer quantized); for :data:`FP32_LAYER_FALLBACK` formats whose file then
-    misses its gate, ``build(layers)`` with the most sensitive encoder layer in fp32, then the two most
-    sensitive, ... until one passes (export.mixed_precision); the rejected attempts stay in ``details``."""
+
+def _with_fp32_layer_fallback(attempt: Attempt, ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    """``attempt`` with every linear layer quantized; for :data:`FP32_LAYER_FALLBACK` formats whose file then
+    misses its gate, again with the most sensitive encoder layer in fp32, then the two most sensitive, ...
+    until one passes (export.mixed_precision); the rejected attempts stay in ``details``."""
     from .mixed_precision import RANKING_EXAMPLES, fallback_plans, layer_sensitivity
 
-    build(())
+    attempt(ctx, fmt, path, record, ())
     if fmt not in FP32_LAYER_FALLBACK or record["parity"].get("passed") is not False:
         return
     rejected = [{"fp32_layers": [], "parity": record["parity"]}]
@@ -452,7 +444,7 @@ def _with_fp32_layer_fallback(ctx: _Context, fmt: str, record: dict,
     scores = layer_sensitivity(ctx.model, ranking)
     plans = fallback_plans(scores)
     for i, layers in enumerate(plans):
-        build(layers)
+        attempt(ctx, fmt, path, record, layers)
         if record["parity"].get("passed") is not False or i == len(plans) - 1:
             break
         rejected.append({"fp32_layers": list(layers), "parity": record["parity"]})
@@ -460,6 +452,14 @@ def _with_fp32_layer_fallback(ctx: _Context, fmt: str, record: dict,
     record["details"]["layer_sensitivity"] = {
         "logit_mse": [float(f"{x:.4g}") for x in scores],
         "ranked_on": f"{min(len(ranking), RANKING_EXAMPLES)} {ranking.split} inputs (labels not used)"}
+
+
+def _build_pte(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    _with_fp32_layer_fallback(_pte_attempt, ctx, fmt, path, record)
+
+
+def _build_litert(ctx: _Context, fmt: str, path: Path, record: dict) -> None:
+    _with_fp32_layer_fallback(_litert_attempt, ctx, fmt, path, record)
 
 
 BUILDERS: dict[str, Callable[[_Context, str, Path, dict], None]] = {
