@@ -8,6 +8,7 @@ ladder by a gate that fails every all-INT8 file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -21,6 +22,12 @@ from export import all as export_all
 from export import pipeline
 from export.inputs import Inputs
 from export.mixed_precision import fallback_plans, layer_sensitivity, max_fp32_layers
+
+NO_EXECUTORCH = pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
+                                   reason="executorch extra not installed (pip install -e '.[executorch]')")
+NO_LITERT = pytest.mark.skipif(importlib.util.find_spec("litert_torch") is None
+                               or importlib.util.find_spec("ai_edge_quantizer") is None,
+                               reason="litert extra not installed (pip install -e '.[litert]')")
 
 
 def _inputs(n: int = 16, seq: int = 12) -> Inputs:
@@ -64,6 +71,7 @@ def test_plans_grow_by_sensitivity_up_to_half_the_layers():
     assert [max_fp32_layers(n) for n in (1, 2, 3, 4, 5, 6, 12)] == [1, 1, 1, 2, 2, 3, 6]
 
 
+@NO_EXECUTORCH
 def test_pte_quantizer_leaves_the_named_layers_fp32():
     """Which linears XNNPACK's quantizer annotates: none in the fp32 layers (the last one included, which the
     wrapper runs as its attention and feed-forward blocks), all others, pooler and classifier too."""
@@ -102,23 +110,25 @@ def ckpt(tmp_path_factory) -> Path:
     return _tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
-def test_export_keeps_the_most_sensitive_layer_fp32_when_int8_misses(ckpt, tmp_path, monkeypatch):
-    """A gate that fails every all-INT8 ``.pte``: export ranks the layers and ships the file with the most
-    sensitive one fp32, the rejected all-INT8 attempt and the ranking recorded."""
+@pytest.mark.parametrize("fmt", [pytest.param("pte-int8", marks=NO_EXECUTORCH),
+                                 pytest.param("litert-int8", marks=NO_LITERT)])
+def test_export_keeps_the_most_sensitive_layer_fp32_when_int8_misses(ckpt, tmp_path, monkeypatch, fmt):
+    """A gate that fails every all-INT8 file of ``fmt``: export ranks the layers and ships the file with the
+    most sensitive one fp32, the rejected all-INT8 attempt and the ranking recorded."""
     real = pipeline._parity
 
-    def strict(job, fmt, path, record, not_run_note=""):
-        real(job, fmt, path, record, not_run_note)
-        if fmt == "pte-int8" and not record["details"].get("fp32_layers"):
+    def strict(job, fmt_, path, record, not_run_note=""):
+        real(job, fmt_, path, record, not_run_note)
+        if fmt_ == fmt and not record["details"].get("fp32_layers"):
             record["parity"]["passed"] = False
 
     monkeypatch.setattr(pipeline, "_parity", strict)
     out = tmp_path / "out"
     code = export_all.main(["--ckpt", str(ckpt), "--out", str(out), "--widths", "0.25", "--depths", "0.5",
-                            "--formats", "pte-int8", "--jobs", "1", "--no-bench", "--no-progress"])
+                            "--formats", fmt, "--jobs", "1", "--no-bench", "--no-progress"])
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    art = next(a for a in manifest["artifacts"] if a["format"] == "pte-int8")
+    art = next(a for a in manifest["artifacts"] if a["format"] == fmt)
     assert art["status"] == "passed", art
     details = art["details"]
     ranking = details["layer_sensitivity"]
