@@ -193,19 +193,24 @@ def _run_from_published_sst2(root: Path) -> tuple[Path, Path]:
             for s, row in pub["latency"].get(f"{label} @ seq {seq}", {}).items():
                 rows.append({"subnet": s, "format": fmt, "runtime": runtime, "threads": threads, "seq_len": seq, **row})
     bench = {"artifacts": artifacts, "rows": rows, **pub["bench"]}
-    # 9 files per sub-network: the sized formats, Core ML fp32 and INT8 unverified (no macOS), the rest passed.
+    # 11 files per sub-network: the sized formats, Core ML fp32 and INT8 unverified (no macOS), the rest passed.
     v = pub["export_verification"]
+    worst = v["largest_int8_metric_drop"]
     manifest = []
     for s in grid["hf"]:
-        for fmt in ("hf", "onnx", "onnx-int8", "ort", "ort-int8", "coreml", "coreml-int8", "pte", "pte-int8"):
+        for fmt in ("hf", "onnx", "onnx-int8", "ort", "ort-int8", "coreml", "coreml-int8", "pte", "pte-int8",
+                    "litert", "litert-int8"):
             art = {"id": f"{s}/{fmt}", "subnet": s, "format": fmt,
                    "status": "unverified" if fmt.startswith("coreml") else "passed",
                    "bytes": pub["sizes_bytes"].get(fmt, {}).get(s, 1)}
-            if fmt in ("onnx-int8", "ort-int8", "pte-int8"):
+            if fmt in ("onnx-int8", "ort-int8", "pte-int8", "litert-int8"):
                 art["parity"] = {"gate": "approx", "argmax_agreement": v["lowest_int8_argmax_agreement"],
                                  "n": v["int8_inputs"]}
+                if art["id"] == worst["id"]:  # the one drop the document names
+                    art["parity"].update(metric_drop=worst["drop"], max_metric_drop=worst["max"])
             manifest.append(art)
     assert len(manifest) == v["artifacts"]
+    assert {k: sum(a["status"] == k for a in manifest) for k in v["status"]} == v["status"]
     _write_stage_files(run / "export", "sst2", bench, manifest)
     (run / "export" / "bench" / "pareto_latency.png").write_bytes((DOCS / "sst2-minilm-pareto.png").read_bytes())
     return run, ablations
