@@ -102,7 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="dev examples each reduced-precision (INT8, fp16) file is checked on: argmax agreement "
                         ">= 0.98 (default %(default)s, or the whole dev set if smaller)")
     p.add_argument("--n-calib", type=_AT_LEAST_ONE, default=DEFAULT_N_CALIB,
-                   help="train examples for static INT8 calibration")
+                   help="train examples for static INT8 calibration; the .pte/.tflite INT8 fallback ranks encoder "
+                        "layers on up to 64 of them (labels unused) (default %(default)s)")
     p.add_argument("--jobs", type=_AT_LEAST_ONE, default=max(1, min(4, os.cpu_count() or 1)),
                    help="worker processes (default: CPU cores, at most 4)")
     p.add_argument("--force", action="store_true", help="redo every artifact, even those that are up to date")
