@@ -21,6 +21,7 @@ All start from the plain (unfused) fp32 graph. The fused graph hides the embeddi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,27 +75,41 @@ def quantize_dynamic_int8(plain: Path, scratch: Path, final: Path, extra_options
 BLOCKWISE_BLOCK = 64
 
 
-def quantize_blockwise_int8(plain: Path, scratch: Path, final: Path, extra_options: dict | None = None) -> dict:
-    """MatMul weights as symmetric 8-bit blocks (onnxruntime's ``MatMulNBits``, int8 compute), embedding tables
-    as the dynamic recipe stores them (``Gather``, weight-only). ``extra_options`` as for the dynamic recipe."""
+def _nbits_then_dynamic(plain: Path, scratch: Path, final: Path, bits: int, block: int, dynamic_ops: list[str],
+                        exclude: Callable[[onnx.ModelProto], list[str]] | None = None,
+                        extra_options: dict | None = None) -> int:
+    """MatMuls as symmetric ``bits``-bit blocks (onnxruntime's ``MatMulNBits``, int8 compute; those named by
+    ``exclude(model)`` left alone), then ``dynamic_ops`` through the dynamic recipe: what the block-wise and
+    the int4ffn files share. Returns how many MatMuls went into blocks."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    clean = scratch / "blockwise-input.onnx"
-    matmuls = scratch / "blockwise-matmul.onnx"
+    clean = scratch / f"nbits{bits}-input.onnx"
+    matmuls = scratch / f"nbits{bits}-matmul.onnx"
     _without_value_info(plain, clean)
+    model = onnx.load(str(clean))
+    excluded = exclude(model) if exclude else []
     with _quiet():
         # Imported here, quieted: the module sets the root logger to INFO when imported (_quiet restores it).
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-        quantizer = MatMulNBitsQuantizer(onnx.load(str(clean)), bits=8, block_size=BLOCKWISE_BLOCK,
-                                         is_symmetric=True, accuracy_level=4, op_types_to_quantize=("MatMul",))
+        quantizer = MatMulNBitsQuantizer(model, bits=bits, block_size=block, is_symmetric=True, accuracy_level=4,
+                                         nodes_to_exclude=excluded,
+                                         op_types_to_quantize=("MatMul",))
         quantizer.process()
         onnx.save(quantizer.model.model, str(matmuls))
-    # MatMulNBits outputs have no type for ONNX shape inference: tell the quantizer they are fp32.
+    blocked = sum(n.op_type == "MatMulNBits" for n in quantizer.model.model.graph.node)
+    # The contrib ops' outputs (MatMulNBits, GatherBlockQuantized) have no type for ONNX shape inference.
     options = {"DefaultTensorType": onnx.TensorProto.FLOAT, **(extra_options or {})}
     with atomic_file(final) as tmp, _quiet():
         quantize_dynamic(str(matmuls), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["Gather"], extra_options=options)
+                         op_types_to_quantize=dynamic_ops, extra_options=options)
+    return blocked
+
+
+def quantize_blockwise_int8(plain: Path, scratch: Path, final: Path, extra_options: dict | None = None) -> dict:
+    """MatMul weights as symmetric 8-bit blocks (onnxruntime's ``MatMulNBits``, int8 compute), embedding tables
+    as the dynamic recipe stores them (``Gather``, weight-only). ``extra_options`` as for the dynamic recipe."""
+    _nbits_then_dynamic(plain, scratch, final, 8, BLOCKWISE_BLOCK, ["Gather"], extra_options=extra_options)
     return {"method": "blockwise", "weights": f"int8 symmetric, blocks of {BLOCKWISE_BLOCK} (MatMulNBits)",
             "activations": "int8 per block (accuracy_level 4)", "ops": ["MatMul", "Gather"]}
 
@@ -113,6 +128,14 @@ def ffn_matmuls(model: onnx.ModelProto) -> list[str]:
                  or ("/output/dense/" in node.name and "/attention/" not in node.name))]
 
 
+def _not_ffn(model: onnx.ModelProto) -> list[str]:
+    """The MatMuls :func:`quantize_int4ffn` leaves 8-bit: every one but the feed-forward ones."""
+    ffn = set(ffn_matmuls(model))
+    if not ffn:
+        raise RuntimeError("no feed-forward MatMul found (expected node names with /intermediate/dense/)")
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in ffn]
+
+
 def quantize_int4ffn(plain: Path, scratch: Path, final: Path) -> dict:
     """The feed-forward weights as symmetric 4-bit blocks (``MatMulNBits``, int8 compute), every other MatMul
     and the embedding tables as the dynamic recipe stores them. ``plain`` may already hold a 4-bit word
@@ -122,31 +145,10 @@ def quantize_int4ffn(plain: Path, scratch: Path, final: Path) -> dict:
     encoder takes ~7.5 MB instead of 10.8. The attention projections stay 8-bit: they are the smaller third
     and, in 4 bits too, cost a further 0.11-0.57 SST-2 dev points (w1_d1, task vocabulary, blocks of 64 / 32:
     89.22 vs 89.33, 88.65 vs 89.22) for 1.6 MB."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    clean = scratch / "int4ffn-input.onnx"
-    matmuls = scratch / "int4ffn-matmul.onnx"
-    _without_value_info(plain, clean)
-    model = onnx.load(str(clean))
-    ffn = set(ffn_matmuls(model))
-    if not ffn:
-        raise RuntimeError("no feed-forward MatMul found (expected node names with /intermediate/dense/)")
-    others = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in ffn]
-    with _quiet():
-        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-        quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=INT4_FFN_BLOCK, is_symmetric=True,
-                                         accuracy_level=4, nodes_to_exclude=others, op_types_to_quantize=("MatMul",))
-        quantizer.process()
-        onnx.save(quantizer.model.model, str(matmuls))
-    # The contrib ops' outputs (MatMulNBits, GatherBlockQuantized) have no type for ONNX shape inference.
-    options = {"DefaultTensorType": onnx.TensorProto.FLOAT}
-    with atomic_file(final) as tmp, _quiet():
-        quantize_dynamic(str(matmuls), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=list(DYNAMIC_OPS), extra_options=options)
+    blocked = _nbits_then_dynamic(plain, scratch, final, 4, INT4_FFN_BLOCK, list(DYNAMIC_OPS), exclude=_not_ffn)
     return {"method": "int4ffn", "weights": f"feed-forward: int4 symmetric, blocks of {INT4_FFN_BLOCK} "
             "(MatMulNBits); other MatMuls: QInt8 per-channel", "activations": "dynamic uint8; int8 per block "
-            "in the 4-bit MatMuls (accuracy_level 4)", "ops": list(DYNAMIC_OPS), "ffn_matmuls": len(ffn)}
+            "in the 4-bit MatMuls (accuracy_level 4)", "ops": list(DYNAMIC_OPS), "ffn_matmuls": blocked}
 
 
 def nbits_count_correction(onnx_path: Path) -> int:
