@@ -64,6 +64,11 @@ def stop_pool(pool: cf.ProcessPoolExecutor, timeout: float = 10.0) -> None:
         process.terminate()
     for process in processes:
         process.join(timeout)
+    # One still alive after SIGTERM (seen in CI on a busy machine) would outlive the command: kill it.
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join(timeout)
 
 
 def run_chain_task(job, formats: list[str], sha_of: dict[str, str]) -> list[dict]:
