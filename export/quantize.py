@@ -63,9 +63,12 @@ def quantize_dynamic_int8(plain: Path, scratch: Path, final: Path, extra_options
 
     clean = scratch / "dynamic-input.onnx"
     _without_value_info(plain, clean)
-    with atomic_file(final) as tmp, _quiet():
-        quantize_dynamic(str(clean), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=list(DYNAMIC_OPS), extra_options=extra_options)
+    try:
+        with atomic_file(final) as tmp, _quiet():
+            quantize_dynamic(str(clean), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
+                             op_types_to_quantize=list(DYNAMIC_OPS), extra_options=extra_options)
+    finally:
+        clean.unlink(missing_ok=True)
     return {"method": "dynamic", "weights": "QInt8 per-channel", "activations": "dynamic uint8",
             "ops": list(DYNAMIC_OPS)}
 

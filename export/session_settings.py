@@ -114,6 +114,9 @@ def time_sessions(pairs: Sequence[tuple[str | Path, dict[str, Any]]], feeds: Seq
     per_round: list[list[float]] = [[] for _ in sessions]
     for _ in range(rounds):
         for i, s in enumerate(sessions):
+            # Untimed: the first run after switching sessions pays for caches the others evicted (~0.3 ms
+            # here whatever the model's size, benchmarks/int8_speed.py), which would blur a few-% difference.
+            s.run(None, feeds[0])
             start = clock()
             for feed in feeds:
                 s.run(None, feed)

@@ -504,8 +504,8 @@ def test_vocab_sizes_completes_an_older_report_from_the_exported_files(tmp_path)
 
 
 def test_int8_speed_reads_another_checkouts_rebuild_only_inside_its_folder(tmp_path):
-    """``--before-work``: the files and session settings another checkout rebuilt are read back as they were
-    written; a file name leading out of the folder or an unknown session setting is refused."""
+    """``--before-work``: the files, session settings and graph names another checkout rebuilt are read back as
+    they were written; a file name leading out of the folder, an unknown session setting or graph is refused."""
     import int8_speed
 
     from dynabert.fileio import PathEscapeError
@@ -516,16 +516,71 @@ def test_int8_speed_reads_another_checkouts_rebuild_only_inside_its_folder(tmp_p
     record = folder / int8_speed.REBUILT
     settings = {"disabled_optimizers": ["SkipLayerNormFusion"]}
     record.write_text(json.dumps({"int8": ["model.int8.onnx", settings]}))
-    path, read = int8_speed.read_rebuilt(folder)["int8"]
+    path, read, graph = int8_speed.read_rebuilt(folder)["int8"]
     assert path == (folder / "model.int8.onnx").resolve()
     assert read["disabled_optimizers"] == ["SkipLayerNormFusion"]
+    assert graph == "plain"  # an older checkout's record names no graph
+    record.write_text(json.dumps({"int8": ["model.int8.onnx", settings, "mha"]}))
+    assert int8_speed.read_rebuilt(folder)["int8"][2] == "mha"
     assert int8_speed.read_rebuilt(tmp_path) is None
+    record.write_text(json.dumps({"int8": ["model.int8.onnx", settings, "../x"]}))
+    with pytest.raises(ValueError, match="unknown graph"):
+        int8_speed.read_rebuilt(folder)
+    record.write_text(json.dumps({"int8": "model.int8.onnx"}))
+    with pytest.raises(ValueError, match="expected"):
+        int8_speed.read_rebuilt(folder)
     record.write_text(json.dumps({"int8": ["../../../etc/passwd", settings]}))
     with pytest.raises(PathEscapeError):
         int8_speed.read_rebuilt(folder)
     record.write_text(json.dumps({"int8": ["model.int8.onnx", {"graph_optimisation_level": 1}]}))
     with pytest.raises(ValueError, match="unknown session setting"):
         int8_speed.read_rebuilt(folder)
+
+
+def test_int8_speed_times_only_after_the_warm_up_and_reports_the_lowest_int8_row(monkeypatch):
+    """Each visit's warm-up runs are not timed (the first run is kept apart); the FLOPs-ideal share is the full
+    INT8 row's time over the row's, divided by the FLOPs ratio, and the lowest is taken over .onnx and .ort."""
+    import int8_speed
+    from int8_speed import Row
+
+    class Clocked:
+        """A session whose n-th run takes ``ms[n]`` of the patched clocks."""
+
+        def __init__(self, ms):
+            self.ms, self.n = list(ms), 0
+
+        def get_inputs(self):
+            return []
+
+        def run(self, *_):
+            clock[0] += self.ms[min(self.n, len(self.ms) - 1)] / 1000.0
+            self.n += 1
+
+    clock = [0.0]
+    monkeypatch.setattr(int8_speed.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(int8_speed.time, "thread_time", lambda: clock[0])
+    # 3 session warm-up runs, then per round: 1 warm-up (slow, the "first") + 2 timed runs.
+    plan = {("w1_d1", "fp32", "before", 400): [20] * 20,
+            ("w1_d1", "int8", "after", 400): [9, 9, 9] + [12, 8, 8] * 3,
+            ("w1_d1", "int8 .ort", "after", 400): [9, 9, 9] + [12, 8, 8] * 3,
+            ("w0.25_d0.5", "int8", "after", 50): [9, 9, 9] + [5, 1.25, 1.25] * 3,
+            ("w0.25_d0.5", "int8 .ort", "after", 50): [9, 9, 9] + [5, 1.6, 1.6] * 3}
+    sessions = {f"{model} {kind}": Clocked(ms) for (model, kind, *_), ms in plan.items()}
+    monkeypatch.setattr(int8_speed.S, "session", lambda path, settings, threads: sessions[path.name])
+    monkeypatch.setattr(int8_speed, "feeds_for", lambda *a: {})
+    rows = [Row(model, kind, variant, Path(f"{model} {kind}"), {}, flops)
+            for model, kind, variant, flops in plan]
+    int8_speed.time_rows(rows, 128, 100, rounds=3, runs=2, threads=1, warmup=1)
+    by = {f"{r.model} {r.kind}": r for r in rows}
+    assert by["w0.25_d0.5 int8"].times == pytest.approx([1.25] * 6)
+    assert by["w0.25_d0.5 int8"].first == pytest.approx([5] * 3)
+    records, summary = int8_speed.table(rows)
+    pct = {f"{x['model']} {x['kind']}": x["pct_of_flops_ideal"] for x in records}
+    assert pct["w0.25_d0.5 int8"] == 80.0  # (8 / 1.25) / 8
+    assert pct["w0.25_d0.5 int8 .ort"] == round(100 * (8 / 1.6) / 8, 1)
+    assert summary["after"]["min_int8_pct_of_flops_ideal"] == pct["w0.25_d0.5 int8 .ort"]
+    assert summary["after"]["min_int8_row"] == "w0.25_d0.5 int8 .ort"
+    assert sorted(x["first_p50_ms"] for x in records if x["kind"].startswith("int8")) == [5, 5, 12, 12]
 
 
 def test_glue_report_names_the_largest_metric_drop_where_the_export_gated_on_it():
