@@ -9,10 +9,6 @@ session creation. So both are timed on real inputs, each with the session settin
 1 thread (thread CPU time, same run) the fused graph with it was 1.44x slower than without it for
 w0.25_d0.5 (3.53 vs 2.45 ms) and 1.12x for w1_d1 (18.9 vs 16.9 ms). Left out of the file, the session
 can still fuse it at load, which the shipped settings then disable where that is measured faster.
-
-INT8 files (:func:`choose_int8_graph`) start from the plain graph, never the fused one (see
-:mod:`export.quantize`); their candidate is the plain graph with its attention as ``MultiHeadAttention``
-nodes (:mod:`export.mha`), quantized the same way and timed against it the same way.
 """
 
 from __future__ import annotations
@@ -20,8 +16,6 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-
-import onnx
 
 from dynabert.fileio import atomic_file
 
@@ -53,21 +47,6 @@ def fuse(plain: Path, final: Path) -> dict[str, int]:
     return stats
 
 
-def _keep_fastest(graphs: dict[str, Path], final: Path, inputs: Inputs) -> dict:
-    """Time every (graph, session settings) pair interleaved, the first graph with the default settings as the
-    reference, and copy the graph of the fastest pair to ``final``; returns its name, the settings that ship
-    with it and the timings (for the manifest)."""
-    pairs = [(name, settings) for name in graphs for settings in S.CANDIDATES]
-    feeds = [{name: f[name] for name in inputs.names} for f in inputs.features[:16]]
-    ms = S.time_sessions([(graphs[g], settings) for g, settings in pairs], feeds)
-    graph, settings = pairs[S.pick(ms)]
-    with atomic_file(final) as tmp:
-        shutil.copyfile(graphs[graph], tmp)
-    return {"graph": graph,
-            "latency_ms": {f"{g} {S.label(c)}": round(t, 4) for (g, c), t in zip(pairs, ms, strict=True)},
-            "session_settings": {"settings": S.validate(settings), "chosen_by": S.how_timed(len(feeds), 7, 1)}}
-
-
 def choose_graph(plain: Path, scratch: Path, final: Path, inputs: Inputs) -> dict:
     """Fuse ``plain`` (into ``scratch``), time both graphs under each candidate session setting, and leave
     the graph of the fastest pair at ``final``.
@@ -89,37 +68,19 @@ def choose_graph(plain: Path, scratch: Path, final: Path, inputs: Inputs) -> dic
             record.update(reason=error or "no fusion applied")
         else:
             graphs["fused"] = fused
-        record.update(_keep_fastest(graphs, final, inputs))
+        # Every (graph, settings) pair, timed interleaved; plain with the default settings is the reference.
+        pairs = [(name, settings) for name in graphs for settings in S.CANDIDATES]
+        feeds = [{name: f[name] for name in inputs.names} for f in inputs.features[:16]]
+        ms = S.time_sessions([(graphs[g], settings) for g, settings in pairs], feeds)
+        best = S.pick(ms)
+        graph, settings = pairs[best]
+        record.update(graph=graph,
+                      latency_ms={f"{g} {S.label(c)}": round(t, 4) for (g, c), t in zip(pairs, ms, strict=True)},
+                      session_settings={"settings": S.validate(settings),
+                                        "chosen_by": S.how_timed(len(feeds), 7, 1)})
+        chosen = graphs[graph]
+        with atomic_file(final) as tmp:
+            shutil.copyfile(chosen, tmp)
         return record
     finally:
         fused.unlink(missing_ok=True)
-
-
-def choose_int8_graph(plain: Path, scratch: Path, final: Path, inputs: Inputs,
-                      extra_options: dict | None = None) -> dict:
-    """Dynamic INT8 of ``plain`` and of ``plain`` with its attention as ``MultiHeadAttention`` nodes
-    (:mod:`export.mha`), timed under each candidate session setting; the fastest pair is left at ``final``.
-
-    Returns the quantizer's record with ``graph`` ("plain" or "mha"), ``mha_layers``, ``session_settings``
-    and the timings. ``extra_options`` go to the quantizer (:func:`export.quantize.quantize_dynamic_int8`).
-    """
-    from .mha import write_mha_graph
-    from .quantize import quantize_dynamic_int8
-
-    attention = scratch / "mha.onnx"
-    quantized = {"plain": scratch / "int8-plain.onnx", "mha": scratch / "int8-mha.onnx"}
-    try:
-        record = quantize_dynamic_int8(plain, scratch, quantized["plain"], extra_options)
-        layers = write_mha_graph(plain, attention)
-        record["mha_layers"] = layers
-        graphs = {"plain": quantized["plain"]}
-        if layers:
-            # The contrib op's output has no type for ONNX shape inference: tell the quantizer it is fp32.
-            quantize_dynamic_int8(attention, scratch, quantized["mha"],
-                                  {"DefaultTensorType": onnx.TensorProto.FLOAT, **(extra_options or {})})
-            graphs["mha"] = quantized["mha"]
-        record.update(_keep_fastest(graphs, final, inputs))
-        return record
-    finally:
-        for path in (attention, *quantized.values()):
-            path.unlink(missing_ok=True)

@@ -288,21 +288,13 @@ def _packed_correction(onnx_path: Path) -> int:
 
 def _quantize_until_gated(ctx: _Context, fmt: str, source: Path, path: Path, record: dict, details: dict,
                           extra_options: dict | None = None) -> None:
-    from .optimize import choose_int8_graph
-    from .quantize import quantize_blockwise_int8
+    from .quantize import quantize_blockwise_int8, quantize_dynamic_int8
 
-    def dynamic(source: Path, scratch: Path, final: Path, extra: dict | None) -> dict:
-        # The dynamic recipe also chooses between the plain and the MultiHeadAttention graph, timed together
-        # with the session settings: its record carries the settings chosen with the graph.
-        return choose_int8_graph(source, scratch, final, ctx.job.inputs, extra)
-
-    recipes = {"dynamic": dynamic, "blockwise": quantize_blockwise_int8}
+    recipes = {"dynamic": quantize_dynamic_int8, "blockwise": quantize_blockwise_int8}
     rejected = []
     for name in INT8_RECIPES:
-        built = recipes[name](source, ctx.scratch, path, extra_options)
-        chosen = built.pop("session_settings", None) or _session_settings(ctx.job, path)
-        record["details"] = {**built, **details}
-        _ship_settings(record, chosen)
+        record["details"] = {**recipes[name](source, ctx.scratch, path, extra_options), **details}
+        _ship_settings(record, _session_settings(ctx.job, path))
         counted = V.onnx_weight_count(path) + _packed_correction(path)
         _verify_onnx(ctx.job, fmt, path, record, counted, "onnx-initializers")
         if record["parity"].get("passed") is not False or name == INT8_RECIPES[-1]:

@@ -15,7 +15,13 @@ at seq 128, 1 thread): the fallback, never the default (``export.pipeline.INT8_R
 
 All start from the plain (unfused) fp32 graph. The fused graph hides the embedding ``Gather`` inside
 ``EmbedLayerNormalization`` (so half of a MiniLM's weights would stay fp32), and its quantized
-``QAttention`` measured 3x slower than the quantized plain graph on CPU.
+``QAttention`` measured 3x slower than the quantized plain graph on CPU. Also measured and not adopted: each
+traced attention rewritten as one ``MultiHeadAttention`` contrib node (fp32, between the quantized
+projections) with the query/key/value MatMuls merged into one. Paired interleaved A/B of the quantized SST-2
+MiniLM files (seq 128, 1 thread, 12-40 rounds): w0.25_d1 1.9-2.6 % faster, w0.25_d0.5 0.3 %, w0.25_d0.75
+between 3.8 % slower and 1.0 % faster, w1_d1 1.4-2.7 %, w0.5_d1 3.0-3.9 % and w0.75_d0.5 1.1-1.6 % slower.
+Choosing it per file would need a timing that separates 2 % reliably; export's (16 inputs x 7 rounds) gave
+-4.9 to -0.1 % for w0.25_d1 in four repeats (the code is in the history: a36cb13).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def _target(data: list[int | str], out: list[int | str]) -> list[int] | None:
     return target if target.count(-1) <= 1 else None
 
 
-def prune_unused(graph: onnx.GraphProto) -> None:
+def _prune(graph: onnx.GraphProto) -> None:
     """Remove nodes nothing reads (a graph's nodes are stored in topological order)."""
     live = {o.name for o in graph.output}
     kept = []
@@ -107,5 +107,5 @@ def make_reshapes_static(model: onnx.ModelProto) -> int:
         node.input[1] = name
         changed += 1
     if changed:
-        prune_unused(model.graph)
+        _prune(model.graph)
     return changed

@@ -17,7 +17,7 @@ from test_export import SUBSET, _tiny_checkpoint
 
 from device_bench import app_runtime
 from export import all as export_all
-from export import optimize, quantize
+from export import quantize
 from export.pipeline import INT8_RECIPES
 from export.quantize import BLOCKWISE_BLOCK, nbits_count_correction, quantize_blockwise_int8
 
@@ -86,11 +86,10 @@ def ckpt(tmp_path_factory) -> Path:
 
 
 def _broken_dynamic(real, broken_for: str):
-    """The dynamic recipe (export.optimize.choose_int8_graph: its graph chosen), with the logits negated for one
-    sub-model: every argmax flips."""
+    """The dynamic recipe, with the logits negated for one sub-model: every argmax flips."""
 
-    def choose_int8_graph(plain, scratch, final, inputs, extra_options=None):
-        details = real(plain, scratch, final, inputs, extra_options)
+    def quantize_dynamic_int8(plain, scratch, final, extra_options=None):
+        details = real(plain, scratch, final, extra_options)
         if Path(final).parent.name == broken_for:
             model = onnx.load(str(final))
             logits = model.graph.output[0].name
@@ -100,12 +99,12 @@ def _broken_dynamic(real, broken_for: str):
             onnx.save(model, str(final))
         return details
 
-    return choose_int8_graph
+    return quantize_dynamic_int8
 
 
 def test_export_falls_back_to_blockwise_when_dynamic_misses_the_gate(ckpt, tmp_path, monkeypatch):
     assert INT8_RECIPES[0] == "dynamic"  # the fast recipe first: the fallback only where it fails
-    monkeypatch.setattr(optimize, "choose_int8_graph", _broken_dynamic(optimize.choose_int8_graph, "w1_d0.5"))
+    monkeypatch.setattr(quantize, "quantize_dynamic_int8", _broken_dynamic(quantize.quantize_dynamic_int8, "w1_d0.5"))
     out = tmp_path / "out"
     code = export_all.main(["--ckpt", str(ckpt), "--out", str(out), *SUBSET, "--formats", "onnx-int8,ort-int8",
                             "--jobs", "1", "--no-bench", "--no-progress"])

@@ -131,6 +131,27 @@ def test_choose_returns_a_candidate_with_its_timings(int8_graph):
     assert arm["settings"] == S.validate(S.ARM_DEFAULT) and "timings_ms" not in arm
 
 
+def test_each_visit_is_timed_after_an_untimed_run(monkeypatch):
+    """time_sessions interleaves sessions; the first run after a switch (cold caches, 10x here) is not what
+    is compared: with one feed, without the untimed run every timed run would be a first run."""
+    clock = [0.0]
+    last = [None]
+
+    class Session:
+        def __init__(self, cost):
+            self.cost = cost
+
+        def run(self, _, feed):
+            clock[0] += self.cost * (10 if last[0] is not self else 1)
+            last[0] = self
+
+    costs = {"a": 0.001, "b": 0.002}
+    monkeypatch.setattr(S, "session", lambda path, settings, threads=1: Session(costs[path]))
+    monkeypatch.setattr(S.time, "thread_time", lambda: clock[0])
+    ms = S.time_sessions([("a", S.DEFAULT), ("b", S.DEFAULT)], [{}], rounds=3)
+    assert ms == pytest.approx([1.0, 2.0])
+
+
 def test_ort_file_is_converted_without_the_disabled_fusion(int8_graph, tmp_path):
     from export.ort_format import convert_to_ort, write_required_operators
 

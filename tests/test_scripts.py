@@ -519,9 +519,9 @@ def test_int8_speed_reads_another_checkouts_rebuild_only_inside_its_folder(tmp_p
     path, read, graph = int8_speed.read_rebuilt(folder)["int8"]
     assert path == (folder / "model.int8.onnx").resolve()
     assert read["disabled_optimizers"] == ["SkipLayerNormFusion"]
-    assert graph == "plain"  # an older checkout's record names no graph
-    record.write_text(json.dumps({"int8": ["model.int8.onnx", settings, "mha"]}))
-    assert int8_speed.read_rebuilt(folder)["int8"][2] == "mha"
+    assert graph == ""  # an older checkout's record names no graph: not known, not guessed
+    record.write_text(json.dumps({"int8": ["model.int8.onnx", settings, "fused"]}))
+    assert int8_speed.read_rebuilt(folder)["int8"][2] == "fused"
     assert int8_speed.read_rebuilt(tmp_path) is None
     record.write_text(json.dumps({"int8": ["model.int8.onnx", settings, "../x"]}))
     with pytest.raises(ValueError, match="unknown graph"):
