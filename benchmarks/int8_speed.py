@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from dynabert.fileio import resolve_inside, write_json_atomic, write_text_atomic  # noqa: E402
 from dynabert.files.manifest import read_manifest  # noqa: E402
 from export import session_settings as S  # noqa: E402
+from export.optimize import GRAPHS  # noqa: E402
 
 
 @dataclass
@@ -125,12 +126,9 @@ def rebuild(hf_dir: Path, out: Path, seq: int, vocab: int) -> dict[str, tuple[Pa
     return read_rebuilt(out)
 
 
-#: What :func:`rebuild` leaves in a sub-model's folder: ``{kind: [file name, session settings, graph]}`` (older
-#: checkouts wrote no graph: read as "", not recorded).
+#: What :func:`rebuild` leaves in a sub-model's folder: ``{kind: [file name, session settings, graph]}`` (graph:
+#: one of export.optimize.GRAPHS; older checkouts wrote none: read as "", not recorded).
 REBUILT = "settings.json"
-#: The graphs export chooses between (export.optimize): traced, onnxruntime-fused.
-GRAPHS = ("plain", "fused")
-
 
 def read_rebuilt(out: Path) -> dict[str, tuple[Path, dict, str]] | None:
     """The files, session settings and graph names :func:`rebuild` wrote into ``out`` (None when it has not),
@@ -313,6 +311,18 @@ def markdown(records: list[dict], summary: dict, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (argparse turns the error into one line naming the option)."""
+
+    def integer(text: str) -> int:
+        value = int(text)  # a ValueError: argparse says "invalid integer value"
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return integer
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export", type=Path, required=True, help="an export folder (holds manifest.json); read only")
@@ -330,16 +340,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-rebuild", dest="rebuild", action="store_false",
                         help="time only the files as exported (no 'after' rows)")
     parser.add_argument("--only", nargs="*", help="sub-model names to include (default: all 12)")
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=25)
-    parser.add_argument("--runs", type=int, default=2, help="timed runs per row per round")
-    parser.add_argument("--warmup", type=int, default=1,
+    parser.add_argument("--seq", type=_at_least(1), default=128)
+    parser.add_argument("--threads", type=_at_least(1), default=1)
+    parser.add_argument("--rounds", type=_at_least(1), default=25)
+    parser.add_argument("--runs", type=_at_least(1), default=2, help="timed runs per row per round")
+    parser.add_argument("--warmup", type=_at_least(0), default=1,
                         help="untimed runs per row per round before the timed ones (see time_rows; 0: none)")
     args = parser.parse_args(argv)
-    for name in ("rounds", "runs", "warmup", "seq", "threads"):
-        if getattr(args, name) < (0 if name == "warmup" else 1):
-            parser.error(f"--{name} must be {'>= 0' if name == 'warmup' else '>= 1'}, got {getattr(args, name)}")
     if not (args.export / "manifest.json").is_file():
         parser.error(f"{args.export} has no manifest.json (pass the folder export.all wrote)")
 

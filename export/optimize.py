@@ -22,6 +22,9 @@ from dynabert.fileio import atomic_file
 from . import session_settings as S
 from .inputs import Inputs
 
+#: The fp32 graphs :func:`choose_graph` chooses between (the name the manifest records): traced, onnxruntime-fused.
+GRAPHS = ("plain", "fused")
+
 
 def fuse(plain: Path, final: Path) -> dict[str, int]:
     """Write the fused graph of ``plain`` to ``final``; return the fusion counts (``{}``: nothing fused)."""
@@ -63,11 +66,11 @@ def choose_graph(plain: Path, scratch: Path, final: Path, inputs: Inputs) -> dic
         else:
             error = None
         record: dict = {"fusions": stats}
-        graphs = {"plain": plain}
+        graphs = {GRAPHS[0]: plain}
         if error is not None or not stats:
             record.update(reason=error or "no fusion applied")
         else:
-            graphs["fused"] = fused
+            graphs[GRAPHS[1]] = fused
         # Every (graph, settings) pair, timed interleaved; plain with the default settings is the reference.
         pairs = [(name, settings) for name in graphs for settings in S.CANDIDATES]
         feeds = [{name: f[name] for name in inputs.names} for f in inputs.features[:16]]

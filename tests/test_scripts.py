@@ -537,6 +537,17 @@ def test_int8_speed_reads_another_checkouts_rebuild_only_inside_its_folder(tmp_p
         int8_speed.read_rebuilt(folder)
 
 
+@pytest.mark.parametrize("option, value", [("--warmup", "-1"), ("--rounds", "0"), ("--runs", "two")])
+def test_int8_speed_refuses_a_bad_count_in_one_line(option, value, capsys):
+    import int8_speed
+
+    with pytest.raises(SystemExit) as exc:
+        int8_speed.main(["--export", "nowhere", option, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert option in err and value in err
+
+
 def test_int8_speed_times_only_after_the_warm_up_and_reports_the_lowest_int8_row(monkeypatch):
     """Each visit's warm-up runs are not timed (the first run is kept apart); the FLOPs-ideal share is the full
     INT8 row's time over the row's, divided by the FLOPs ratio, and the lowest is taken over .onnx and .ort."""
