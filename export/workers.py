@@ -62,13 +62,30 @@ def stop_pool(pool: cf.ProcessPoolExecutor, timeout: float = 10.0) -> None:
     processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
         process.terminate()
-    for process in processes:
-        process.join(timeout)
-    # One still alive after SIGTERM (seen in CI on a busy machine) would outlive the command: kill it.
+    _wait_exited(processes, timeout)
+    # One still alive after SIGTERM would outlive the command: kill it.
     for process in processes:
         if process.is_alive():
             process.kill()
-            process.join(timeout)
+    _wait_exited(processes, timeout)
+
+
+def _wait_exited(processes: list, timeout: float) -> None:
+    """Wait until each process has exited and says so, ``timeout`` seconds at most in all.
+
+    Not ``join``: the pool's own management thread reaps a worker that dies (it joins them too), and when it
+    wins that race our ``waitpid`` fails (ECHILD), ``join`` returns at once and ``is_alive()`` reads True until
+    that thread has stored the exit code: the explanation that fits a fresh-clone CI run where a worker read
+    alive after SIGTERM, SIGKILL and two joins (not reproduced alone). A process's sentinel is ready once it has
+    exited, whoever reaps it; then ``is_alive()`` turns False as soon as the exit code is stored.
+    """
+    from multiprocessing.connection import wait
+
+    end = time.monotonic() + timeout
+    for process in processes:
+        wait([process.sentinel], max(0.0, end - time.monotonic()))
+        while process.is_alive() and time.monotonic() < end:
+            time.sleep(0.01)
 
 
 def run_chain_task(job, formats: list[str], sha_of: dict[str, str]) -> list[dict]:
