@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dynabert.cli_options import int_in  # noqa: E402
 from dynabert.fileio import resolve_inside, write_json_atomic, write_text_atomic  # noqa: E402
 from dynabert.files.manifest import read_manifest  # noqa: E402
 from export import session_settings as S  # noqa: E402
@@ -61,8 +62,14 @@ class Row:
     times: list[float] = field(default_factory=list)  # wall ms per run
     cpu: list[float] = field(default_factory=list)  # the calling thread's CPU ms per run
     first: list[float] = field(default_factory=list)  # wall ms of the first run of each visit (after a switch)
-    session: object = None
+    sessions: list = field(default_factory=list)  # one per --instances, each created separately (time_rows)
+    by_instance: list[list[float]] = field(default_factory=list)  # wall ms per run, per session instance
     metric: float | None = None  # the task's main dev metric (--dev-metric)
+
+    @property
+    def session(self):
+        """The first instance: the session the dev metric is scored in."""
+        return self.sessions[0]
 
     @property
     def p50(self) -> float:
@@ -194,32 +201,46 @@ def build_rows(args, vocab: int) -> list[Row]:
     return rows
 
 
-def time_rows(rows: list[Row], seq: int, vocab: int, rounds: int, runs: int, threads: int, warmup: int) -> None:
-    """Each round visits every row: ``warmup`` runs, then ``runs`` timed runs.
+def time_rows(rows: list[Row], seq: int, vocab: int, rounds: int, runs: int, threads: int, warmup: int,
+              instances: int = 1) -> None:
+    """Each round visits every row: ``warmup`` runs, then ``runs`` timed runs, on the row's session instance
+    ``round % instances``.
 
     Why a warm-up at each visit: between two visits the other rows' runs have evicted this row's weights and
     code from the caches, and the first run after the switch paid for it: measured here (8 sub-models, fp32 and
     INT8, interleaved, 1 thread) it was ~0.25-0.3 ms slower than the next runs whatever the model's size,
     a cost of this benchmark's interleaving that an app running one model repeatedly does not pay, and one
     that weighs most on the smallest rows. That first run is still timed and kept apart (``first_p50_ms``).
+
+    Why several instances: two sessions of the same file in one process do not run equally fast. Measured on
+    an Intel Xeon (AMX) dev box, 4 sessions each of the w0.25_d1 and w1_d1 INT8 files, interleaved, 40 rounds:
+    the w0.25_d1 sessions' p50s spread over 2.07-2.18 ms (5 %), steadily over the whole run (where each
+    session's buffers landed, not the machine's drift, which interleaving spreads over all). With one session
+    per row, a run's ratios carry that draw; the p50 over ``instances`` sessions (created one set after the
+    other, so each set's allocations land elsewhere) averages it out. Each instance's own p50 is reported.
     """
-    for row in rows:
-        row.session = S.session(row.path, row.settings, threads)
-        row.feed = feeds_for(row.session, seq, vocab)
-        for _ in range(3):
-            row.session.run(None, row.feed)
+    for instance in range(instances):
+        for row in rows:
+            row.sessions.append(S.session(row.path, row.settings, threads))
+            row.by_instance.append([])
+            if instance == 0:
+                row.feed = feeds_for(row.session, seq, vocab)
+            for _ in range(3):
+                row.sessions[-1].run(None, row.feed)
     for r in tqdm(range(rounds), desc="rounds"):
         shift = r % len(rows)
         for row in rows[shift:] + rows[:shift]:
+            session, times = row.sessions[r % instances], row.by_instance[r % instances]
             for k in range(warmup + runs):
                 start, cpu = time.perf_counter(), time.thread_time()
-                row.session.run(None, row.feed)
+                session.run(None, row.feed)
                 wall, cpu = (time.perf_counter() - start) * 1000.0, (time.thread_time() - cpu) * 1000.0
                 if k == 0:
                     row.first.append(wall)
                 if k >= warmup:
                     row.cpu.append(cpu)
                     row.times.append(wall)
+                    times.append(wall)
 
 
 def dev_metrics(rows: list[Row], export: Path) -> str:
@@ -252,6 +273,7 @@ def table(rows: list[Row]) -> tuple[list[dict], dict]:
                         "graph": r.graph, "session": S.label(r.settings), "settings": r.settings,
                         "p50_ms": round(r.p50, 3),
                         "cpu_p50_ms": round(r.cpu_p50, 3), "first_p50_ms": round(statistics.median(r.first), 3),
+                        "instance_p50_ms": [round(statistics.median(t), 3) for t in r.by_instance if t],
                         "x_full_fp32": round(reference.p50 / r.p50, 2),
                         "x_full_fp32_cpu": round(reference.cpu_p50 / r.cpu_p50, 2),
                         "flops_ideal_x": None if ideal is None else round(ideal, 2),
@@ -280,7 +302,8 @@ def table(rows: list[Row]) -> tuple[list[dict], dict]:
 
 def markdown(records: list[dict], summary: dict, args) -> str:
     lines = [f"ONNX Runtime CPU, batch 1, seq {args.seq}, {args.threads} thread(s), {args.rounds} rounds x "
-             f"({args.warmup} warm-up + {args.runs} timed) runs, interleaved; x full fp32 = against "
+             f"({args.warmup} warm-up + {args.runs} timed) runs, interleaved, {args.instances} session(s) per row "
+             f"visited in turn; x full fp32 = against "
              f"{summary['reference']}.", "",
              "Wall = p50 of wall-clock ms; CPU = p50 of the calling thread's CPU ms (with 1 thread ONNX Runtime "
              "computes on it), which leaves out the time other processes held the core.", "",
@@ -311,18 +334,6 @@ def markdown(records: list[dict], summary: dict, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum`` (argparse turns the error into one line naming the option)."""
-
-    def integer(text: str) -> int:
-        value = int(text)  # a ValueError: argparse says "invalid integer value"
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return integer
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export", type=Path, required=True, help="an export folder (holds manifest.json); read only")
@@ -340,12 +351,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-rebuild", dest="rebuild", action="store_false",
                         help="time only the files as exported (no 'after' rows)")
     parser.add_argument("--only", nargs="*", help="sub-model names to include (default: all 12)")
-    parser.add_argument("--seq", type=_at_least(1), default=128)
-    parser.add_argument("--threads", type=_at_least(1), default=1)
-    parser.add_argument("--rounds", type=_at_least(1), default=25)
-    parser.add_argument("--runs", type=_at_least(1), default=2, help="timed runs per row per round")
-    parser.add_argument("--warmup", type=_at_least(0), default=1,
+    parser.add_argument("--seq", type=int_in(1), default=128)
+    parser.add_argument("--threads", type=int_in(1), default=1)
+    parser.add_argument("--rounds", type=int_in(1), default=25)
+    parser.add_argument("--runs", type=int_in(1), default=2, help="timed runs per row per round")
+    parser.add_argument("--warmup", type=int_in(0), default=1,
                         help="untimed runs per row per round before the timed ones (see time_rows; 0: none)")
+    parser.add_argument("--instances", type=int_in(1), default=3,
+                        help="sessions per row, created separately and visited in turn, round by round (see "
+                             "time_rows; memory grows with it: ~2 GB per instance for 12 sub-models with before "
+                             "and after rows)")
     args = parser.parse_args(argv)
     if not (args.export / "manifest.json").is_file():
         parser.error(f"{args.export} has no manifest.json (pass the folder export.all wrote)")
@@ -354,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     # Ids from the exported vocabulary (a --vocab task export has fewer rows than the teacher's).
     vocab = len(vocab_file.read_text().splitlines()) if vocab_file.is_file() else 30522
     rows = build_rows(args, vocab)
-    time_rows(rows, args.seq, vocab, args.rounds, args.runs, args.threads, args.warmup)
+    time_rows(rows, args.seq, vocab, args.rounds, args.runs, args.threads, args.warmup, args.instances)
     args.metric_name = dev_metrics(rows, args.export) if args.dev_metric else None
     records, summary = table(rows)
     text = markdown(records, summary, args)
@@ -362,6 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "int8_speed.json", {"seq": args.seq, "threads": args.threads, "rounds": args.rounds,
                                                      "runs": args.runs, "warmup": args.warmup,
+                                                     "instances": args.instances,
                                                      "dev_metric": args.metric_name,
                                                      "rows": records, "summary": summary})
     write_text_atomic(args.out / "int8_speed.md", text)

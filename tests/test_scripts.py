@@ -594,6 +594,43 @@ def test_int8_speed_times_only_after_the_warm_up_and_reports_the_lowest_int8_row
     assert sorted(x["first_p50_ms"] for x in records if x["kind"].startswith("int8")) == [5, 5, 12, 12]
 
 
+def test_int8_speed_visits_each_rows_session_instances_in_turn_and_reports_each(monkeypatch):
+    """With --instances 2 each row gets two separately created sessions; round r times instance r % 2, the p50
+    is over both and each instance's own p50 is reported (they differ here: 2 vs 4 ms)."""
+    import int8_speed
+    from int8_speed import Row
+
+    created = []
+
+    class Clocked:
+        def __init__(self, ms):
+            self.ms = ms
+
+        def get_inputs(self):
+            return []
+
+        def run(self, *_):
+            clock[0] += self.ms / 1000.0
+
+    def session(path, settings, threads):
+        created.append(path.name)
+        return Clocked({"a": [2, 4], "b": [10, 10]}[path.name][sum(n == path.name for n in created) - 1])
+
+    clock = [0.0]
+    monkeypatch.setattr(int8_speed.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(int8_speed.time, "thread_time", lambda: clock[0])
+    monkeypatch.setattr(int8_speed.S, "session", session)
+    monkeypatch.setattr(int8_speed, "feeds_for", lambda *a: {})
+    rows = [Row("w1_d1", "int8", "after", Path("a"), {}, 100), Row("w1_d1", "fp32", "before", Path("b"), {}, 100)]
+    int8_speed.time_rows(rows, 128, 100, rounds=4, runs=1, threads=1, warmup=1, instances=2)
+    assert created == ["a", "b", "a", "b"]  # one set of sessions after the other
+    a = rows[0]
+    assert a.by_instance == [pytest.approx([2, 2]), pytest.approx([4, 4])]
+    assert a.times == pytest.approx([2, 4, 2, 4]) and a.p50 == pytest.approx(3)
+    record = next(x for x in int8_speed.table(rows)[0] if x["kind"] == "int8")
+    assert record["instance_p50_ms"] == [2, 4] and record["p50_ms"] == 3
+
+
 def test_glue_report_names_the_largest_metric_drop_where_the_export_gated_on_it():
     """Exports gated on the task metric report their worst file; older manifests (no metric_drop) report none."""
     from glue_minilm import _verification
@@ -610,3 +647,49 @@ def test_glue_report_names_the_largest_metric_drop_where_the_export_gated_on_it(
     assert gated["lowest_int8_argmax_agreement"] == 0.98 and gated["int8_inputs"] == 1043
     older = _verification({"artifacts": [art("a/onnx-int8", 0.99)]}, regression=False)
     assert "largest_int8_metric_drop" not in older
+
+
+def test_int8_profile_sums_kernel_times_per_op_over_the_counted_runs_only():
+    """Node events outside the last ``runs`` model runs (warm-up, session start) are left out; times are per run."""
+    from int8_profile import excess, per_op
+
+    def run(ts, dur):
+        return {"cat": "Session", "name": "model_run", "ts": ts, "dur": dur}
+
+    def node(name, op, ts, dur):
+        return {"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur, "args": {"op_name": op}}
+
+    events = [node("init", "LayerNormalization", 0, 500), run(10, 50), node("ln0", "LayerNormalization", 12, 40),
+              run(100, 50), node("ln0", "LayerNormalization", 101, 20), node("ln1", "LayerNormalization", 110, 10),
+              node("q", "MatMulIntegerToFloat", 120, 6), run(200, 50), node("ln0", "LayerNormalization", 201, 20),
+              node("ln1", "LayerNormalization", 210, 30), node("q", "MatMulIntegerToFloat", 220, 2),
+              node("ln0_fence", "LayerNormalization", 300, 999)]  # after the last run: not counted
+    ops, runs = per_op(events, 2)
+    assert runs == [50.0, 50.0]
+    assert ops == {"LayerNormalization": {"nodes": 2, "us": 40.0}, "MatMulIntegerToFloat": {"nodes": 1, "us": 4.0}}
+    with pytest.raises(ValueError, match="holds 3 runs"):
+        per_op(events, 4)
+    rows = excess({"LayerNormalization": {"nodes": 2, "us": 80.0}, "Gelu": {"nodes": 1, "us": 40.0}}, ops, ideal=4.0)
+    assert [(r["op"], r["excess_us"]) for r in rows] == [("LayerNormalization", 20.0), ("MatMulIntegerToFloat", 4.0),
+                                                       ("Gelu", -10.0)]
+
+
+def test_int8_profile_profiles_the_exported_int8_files_against_their_flops(tiny_export, tmp_path, capsys):
+    """On the tiny export (4 layers): every model's LayerNorm count follows its depth (embeddings + 2 per layer),
+    the FLOPs-ideal ratios are dynabert.stats' at that length, and an unknown sub-model is one line."""
+    import int8_profile
+
+    out = tmp_path / "prof"
+    result = int8_profile.run_cli(["--export", str(tiny_export.parent), "--models", "w0.25_d1", "w0.25_d0.5",
+                                   "--seq", "16", "--runs", "3", "--warmup", "1", "--out", str(out)])
+    block = result["by_seq"]["16"]
+    layers = {"w1_d1": 4, "w0.25_d1": 4, "w0.25_d0.5": 2}
+    for name, n in layers.items():
+        assert block["models"][name]["ops"]["LayerNormalization"]["nodes"] == 1 + 2 * n
+        assert block["models"][name]["p50_ms"] > 0
+    assert 1.0 < block["ideal"]["w0.25_d1"] < block["ideal"]["w0.25_d0.5"]
+    assert json.loads((out / "int8_profile.json").read_text())["by_seq"]["16"]["ideal"] == block["ideal"]
+    assert "### w0.25_d0.5" in (out / "int8_profile.md").read_text()
+    with pytest.raises(SystemExit) as exc:
+        int8_profile.main(["--export", str(tiny_export.parent), "--models", "w0.3_d1", "--seq", "16"])
+    assert "no onnx-int8 file for w0.3_d1" in str(exc.value) and "\n" not in str(exc.value)
