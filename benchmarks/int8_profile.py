@@ -123,9 +123,9 @@ def flops_at(manifest, subnet: str, seq: int) -> int:
 
 
 def markdown(result: dict) -> str:
-    lines = [f"ONNX Runtime {result['onnxruntime']} CPU, 1 thread, batch 1, INT8 files as exported (session settings "
-             f"from the manifest), {result['runs']} profiled runs each. us = kernel microseconds per run (profiler); "
-             "excess = us - full us / FLOPs-ideal x (time beyond the FLOPs share).", ""]
+    lines = [f"{result['environment']['cpu']}: ONNX Runtime {result['onnxruntime']} CPU, 1 thread, batch 1, "
+             f"{result['files']}, {result['runs']} profiled runs each. us = kernel microseconds per run "
+             "(profiler); excess = us - full us / FLOPs-ideal x (time beyond the FLOPs share).", ""]
     for seq, block in result["by_seq"].items():
         full = block["models"][result["full"]]
         lines += [f"## seq {seq}", "", f"{result['full']}: p50 {full['p50_ms']:.3f} ms without the profiler, "
@@ -204,7 +204,12 @@ def run(args) -> dict:
     if max(args.seq) > manifest.max_length:
         raise BenchError(f"--seq {max(args.seq)} is longer than the export accepts ({manifest.max_length})")
     vocab = len(manifest.vocab.read_text().splitlines()) if manifest.vocab else 30522
-    result = {"onnxruntime": ort.__version__, "runs": args.runs, "warmup": args.warmup, "full": full, "by_seq": {}}
+    from device_bench.harness import environment
+
+    files_from = (f"the INT8 files int8_speed.py rebuilt in {args.work}, in the settings it measured" if args.work
+                  else "the INT8 files as exported, in the session settings of the manifest")
+    result = {"environment": environment(), "onnxruntime": ort.__version__, "files": files_from, "runs": args.runs,
+              "warmup": args.warmup, "full": full, "by_seq": {}}
     jobs = [(seq, name) for seq in args.seq for name in names]
     for seq, name in tqdm(jobs, desc="profiles"):
         block = result["by_seq"].setdefault(str(seq), {"models": {}, "ideal": {}})

@@ -375,8 +375,11 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(records, summary, args)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "int8_speed.json", {"seq": args.seq, "threads": args.threads, "rounds": args.rounds,
-                                                     "runs": args.runs, "warmup": args.warmup,
+    from device_bench.harness import environment
+
+    write_json_atomic(args.out / "int8_speed.json", {"environment": environment(), "seq": args.seq,
+                                                     "threads": args.threads, "rounds": args.rounds, "runs": args.runs,
+                                                     "warmup": args.warmup,
                                                      "instances": args.instances,
                                                      "dev_metric": args.metric_name,
                                                      "rows": records, "summary": summary})

@@ -675,7 +675,7 @@ def test_int8_profile_sums_kernel_times_per_op_over_the_counted_runs_only():
 
 
 def test_int8_profile_profiles_the_exported_int8_files_against_their_flops(tiny_export, tmp_path, capsys):
-    """On the tiny export (4 layers): every model's LayerNorm count follows its depth (embeddings + 2 per layer),
+    """On the tiny export (4 layers): every model's LayerNorms follow its depth (embeddings + 2 per layer),
     the FLOPs-ideal ratios are dynabert.stats' at that length, and an unknown sub-model is one line."""
     import int8_profile
 
@@ -685,11 +685,15 @@ def test_int8_profile_profiles_the_exported_int8_files_against_their_flops(tiny_
     block = result["by_seq"]["16"]
     layers = {"w1_d1": 4, "w0.25_d1": 4, "w0.25_d0.5": 2}
     for name, n in layers.items():
-        assert block["models"][name]["ops"]["LayerNormalization"]["nodes"] == 1 + 2 * n
+        ops = block["models"][name]["ops"]
+        # Export's timing may have left ONNX Runtime's Add + LayerNorm fusion on for a file (its session settings).
+        norms = sum(ops.get(op, {"nodes": 0})["nodes"] for op in ("LayerNormalization", "SkipLayerNormalization"))
+        assert norms == 1 + 2 * n
         assert block["models"][name]["p50_ms"] > 0
     assert 1.0 < block["ideal"]["w0.25_d1"] < block["ideal"]["w0.25_d0.5"]
     assert json.loads((out / "int8_profile.json").read_text())["by_seq"]["16"]["ideal"] == block["ideal"]
     assert "### w0.25_d0.5" in (out / "int8_profile.md").read_text()
+    assert result["environment"]["cores"] >= 1
     with pytest.raises(SystemExit) as exc:
         int8_profile.main(["--export", str(tiny_export.parent), "--models", "w0.3_d1", "--seq", "16"])
     assert "no onnx-int8 file for w0.3_d1" in str(exc.value) and "\n" not in str(exc.value)
