@@ -12,7 +12,8 @@ profiler (after ``--warmup`` runs it does not count) and the kernel times are su
 Per narrow model and operator type the table gives the microseconds per run, the full model's, and the
 **excess**: the narrow model's time minus the full model's divided by the FLOPs ratio (``dynabert.stats``
 at that length; the FLOPs-ideal speed-up) - what the narrow model spends beyond its FLOPs share. The
-excesses add up to what keeps a row below 100 % of its FLOPs-ideal speed-up (``benchmarks/int8_speed.py``).
+excesses add up (under the profiler) to what keeps a row below 100 % of its FLOPs-ideal speed-up
+(``benchmarks/int8_speed.py``).
 The profiler adds ~1-3 us per node, so the sums exceed a run's time without it, given too (``p50 ms``, a
 session without the profiler, timed after the profiled runs). Writes ``<out>/int8_profile.json`` and ``.md``.
 """
@@ -28,11 +29,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 from tqdm.auto import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from int8_speed import feeds_for, read_rebuilt  # noqa: E402  (same folder: the rebuilt files and the inputs)
 
 from device_bench.manifest_reader import BenchError, read_manifest  # noqa: E402
 from dynabert.cli_options import int_in  # noqa: E402
@@ -78,12 +80,6 @@ def excess(full: dict[str, dict], narrow: dict[str, dict], ideal: float) -> list
     return sorted(rows, key=lambda r: -r["excess_us"])
 
 
-def feeds(names: list[str], seq: int, vocab: int) -> dict[str, np.ndarray]:
-    ids = np.random.default_rng(0).integers(min(1000, vocab - 1), vocab, size=(1, seq), dtype=np.int64)
-    values = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    return {n: values[n] for n in names}
-
-
 def profile(path: Path, settings: dict, seq: int, vocab: int, runs: int, warmup: int) -> dict:
     """One file at one length: per-op kernel times under the profiler, then the p50 of a session without it."""
     options = S.apply(settings)
@@ -94,7 +90,7 @@ def profile(path: Path, settings: dict, seq: int, vocab: int, runs: int, warmup:
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(scratch) / "profile")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        feed = feeds([i.name for i in session.get_inputs()], seq, vocab)
+        feed = feeds_for(session, seq, vocab)
         for _ in range(warmup + runs):
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text())
@@ -172,8 +168,6 @@ def int8_files(manifest, names: list[str], work: Path | None) -> dict[str, tuple
     """``{name: (INT8 file, session settings)}``: the export's ``onnx-int8`` artifacts, or with ``work`` the files
     ``benchmarks/int8_speed.py`` rebuilt there (``work/after/<name>``, read by its checked reader)."""
     if work is not None:
-        from int8_speed import read_rebuilt
-
         files = {}
         for name in names:
             try:

@@ -159,7 +159,8 @@ def read_rebuilt(out: Path) -> dict[str, tuple[Path, dict, str]] | None:
 def feeds_for(session, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Batch 1, ``seq`` seeded random ids, all attended; only the inputs ``session`` takes (all if None)."""
     rng = np.random.default_rng(seed)
-    ids = rng.integers(1000, vocab, size=(1, seq), dtype=np.int64)
+    # Past the special and unused ids where the vocabulary has them (BERT's first 1000); all of a small one.
+    ids = rng.integers(1000 if vocab > 1000 else 0, vocab, size=(1, seq), dtype=np.int64)
     values = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
     return values if session is None else {i.name: values[i.name] for i in session.get_inputs()}
 
