@@ -21,6 +21,7 @@ session without the profiler, timed after the profiled runs). Writes ``<out>/int
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import statistics
 import sys
@@ -53,14 +54,15 @@ def per_op(events: list[dict], runs: int) -> tuple[dict[str, dict], list[float]]
                         key=lambda e: e["ts"])[-runs:]
     if len(model_runs) < runs:
         raise ValueError(f"the profile holds {len(model_runs)} runs, expected at least {runs}")
-    windows = [(e["ts"], e["ts"] + e["dur"]) for e in model_runs]
-    start = windows[0][0]
+    starts = [e["ts"] for e in model_runs]  # sorted, the runs do not overlap
+    ends = [e["ts"] + e["dur"] for e in model_runs]
     total: dict[str, float] = defaultdict(float)
     nodes: dict[str, set[str]] = defaultdict(set)
     for e in events:
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or e["ts"] < start:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
-        if not any(lo <= e["ts"] <= hi for lo, hi in windows):
+        run = bisect.bisect_right(starts, e["ts"]) - 1  # the last run that started at or before this node
+        if run < 0 or e["ts"] > ends[run]:
             continue
         op = e["args"]["op_name"]
         total[op] += e["dur"]
@@ -82,14 +84,8 @@ def excess(full: dict[str, dict], narrow: dict[str, dict], ideal: float) -> list
 
 def profile(path: Path, settings: dict, seq: int, vocab: int, runs: int, warmup: int) -> dict:
     """One file at one length: per-op kernel times under the profiler, then the p50 of a session without it."""
-    options = S.apply(settings)
-    options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level = 1, 1, 3
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory() as scratch:
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(scratch) / "profile")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = S.session(path, settings, profile_prefix=Path(scratch) / "profile")
         feed = feeds_for(session, seq, vocab)
         for _ in range(warmup + runs):
             session.run(None, feed)
@@ -107,15 +103,20 @@ def profile(path: Path, settings: dict, seq: int, vocab: int, runs: int, warmup:
             "profiled_run_p50_us": round(statistics.median(model_runs), 1), "p50_ms": round(statistics.median(ms), 3)}
 
 
-def flops_at(manifest, subnet: str, seq: int) -> int:
+def flops(manifest, names: list[str], seqs: list[int]) -> dict[tuple[str, int], int]:
+    """``{(sub-model, seq): FLOPs}`` (``dynabert.stats``) from each sub-model's ``hf/config.json``, read once."""
     from transformers import AutoConfig
 
     from dynabert.stats import model_stats
 
-    hf = manifest.hf_dir(subnet)
-    if hf is None:
-        raise BenchError(f"{manifest.path}: no hf/ artifact for {subnet} (its config gives the FLOPs)")
-    return model_stats(AutoConfig.from_pretrained(hf), seq).flops
+    out = {}
+    for name in names:
+        hf = manifest.hf_dir(name)
+        if hf is None:
+            raise BenchError(f"{manifest.path}: no hf/ artifact for {name} (its config gives the FLOPs)")
+        config = AutoConfig.from_pretrained(hf)
+        out.update({(name, seq): model_stats(config, seq).flops for seq in seqs})
+    return out
 
 
 def markdown(result: dict) -> str:
@@ -204,6 +205,7 @@ def run(args) -> dict:
                   else "the INT8 files as exported, in the session settings of the manifest")
     result = {"environment": environment(), "onnxruntime": ort.__version__, "files": files_from, "runs": args.runs,
               "warmup": args.warmup, "full": full, "by_seq": {}}
+    counted = flops(manifest, names, args.seq)
     jobs = [(seq, name) for seq in args.seq for name in names]
     for seq, name in tqdm(jobs, desc="profiles"):
         block = result["by_seq"].setdefault(str(seq), {"models": {}, "ideal": {}})
@@ -211,7 +213,7 @@ def run(args) -> dict:
         block["models"][name] = profile(path, settings, seq, vocab, args.runs, args.warmup)
         block["models"][name]["file"] = str(path)
         if name != full:
-            ideal = flops_at(manifest, full, seq) / flops_at(manifest, name, seq)
+            ideal = counted[(full, seq)] / counted[(name, seq)]
             block["ideal"][name] = round(ideal, 3)
             block["models"][name]["excess"] = excess(block["models"][full]["ops"], block["models"][name]["ops"],
                                                      ideal)

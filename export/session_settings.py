@@ -55,14 +55,18 @@ ARM_DEFAULT: dict[str, Any] = NO_SKIP_LAYER_NORM
 MIN_GAIN = 0.03
 
 
-def session(path: str | Path, settings: dict[str, Any], threads: int = 1):
-    """A CPU ``InferenceSession`` of ``path`` with ``settings`` and ``threads`` intra-op threads."""
+def session(path: str | Path, settings: dict[str, Any], threads: int = 1, profile_prefix: str | Path | None = None):
+    """A CPU ``InferenceSession`` of ``path`` with ``settings`` and ``threads`` intra-op threads; with
+    ``profile_prefix``, under ONNX Runtime's profiler (``end_profiling()`` writes ``<prefix>_<time>.json``)."""
     import onnxruntime as ort
 
     options = apply(settings)
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
