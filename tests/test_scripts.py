@@ -697,3 +697,45 @@ def test_int8_profile_profiles_the_exported_int8_files_against_their_flops(tiny_
     with pytest.raises(SystemExit) as exc:
         int8_profile.main(["--export", str(tiny_export.parent), "--models", "w0.3_d1", "--seq", "16"])
     assert "no onnx-int8 file for w0.3_d1" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_layernorm_alternatives_times_every_candidate_and_checks_it_computes_the_layernorm(tmp_path, capsys):
+    """Every candidate graph loads on the pinned ONNX Runtime; the exact ones give the reference LayerNorm's output
+    (the check is real: the lower bounds, which are not LayerNorms, are told apart); the files are written."""
+    import layernorm_alternatives as la
+
+    out = tmp_path / "ln"
+    result = la.run_cli(["--seq", "8", "--hidden", "16", "--steps", "3", "--rounds", "2", "--runs", "1",
+                         "--out", str(out)])
+    rows = {row["candidate"]: row for row in result["rows"]}
+    assert list(rows) == list(la.CANDIDATES)
+    assert not [name for name, row in rows.items() if "unsupported" in row]
+    assert rows[la.REFERENCE]["x_reference"] == 1.0 and rows[la.REFERENCE]["max_abs_diff"] == 0.0
+    for name, row in rows.items():
+        assert row["us_per_step"] > 0
+        if row["layernorm"]:
+            assert row["max_abs_diff"] < 1e-4, name
+        else:
+            assert row["max_abs_diff"] > 0.01, name
+    assert json.loads((out / "layernorm_alternatives.json").read_text())["rows"] == result["rows"]
+    assert "| add+reducemean+rms | yes | 23 |" in (out / "layernorm_alternatives.md").read_text()
+    with pytest.raises(SystemExit):
+        la.run_cli(["--seq", "0"])
+    assert "--seq" in capsys.readouterr().err
+
+
+def test_layernorm_alternatives_lists_a_candidate_onnx_runtime_cannot_load(monkeypatch, tmp_path):
+    """A graph this ONNX Runtime cannot run is one row with its one-line error, not a crash."""
+    import layernorm_alternatives as la
+
+    original = la.graph_bytes
+
+    def broken(kind, *args):
+        return b"not a model" if kind == "add+groupnorm" else original(kind, *args)
+
+    monkeypatch.setattr(la, "graph_bytes", broken)
+    result = la.run_cli(["--seq", "4", "--hidden", "8", "--steps", "1", "--rounds", "1", "--runs", "1",
+                         "--out", str(tmp_path)])
+    row = next(r for r in result["rows"] if r["candidate"] == "add+groupnorm")
+    assert "us_per_step" not in row and row["unsupported"] and "\n" not in row["unsupported"]
+    assert "| add+groupnorm | yes | 21 | -SkipLayerNormFusion | not supported: " in la.markdown(result)
