@@ -149,8 +149,8 @@ def sessions(seq: int, hidden: int, steps: int, seed: int) -> tuple[dict, dict, 
              "r": rng.normal(0.2, 1.0, (1, seq, hidden)).astype(np.float32)}
     made, unsupported = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
-        for kind, (_, settings, _) in CANDIDATES.items():
-            path = Path(scratch) / f"{len(made) + len(unsupported)}.onnx"
+        for index, (kind, (_, settings, _)) in enumerate(CANDIDATES.items()):
+            path = Path(scratch) / f"{index}.onnx"
             path.write_bytes(graph_bytes(kind, seq, hidden, steps, gamma, beta))
             try:
                 made[kind] = S.session(path, settings)
