@@ -39,7 +39,7 @@ from int8_speed import feeds_for, read_rebuilt  # noqa: E402  (same folder: the 
 
 from device_bench.manifest_reader import BenchError, read_manifest  # noqa: E402
 from dynabert.cli_options import int_in  # noqa: E402
-from dynabert.fileio import write_json_atomic, write_text_atomic  # noqa: E402
+from dynabert.fileio import write_report  # noqa: E402
 from export import session_settings as S  # noqa: E402
 
 FORMAT = "onnx-int8"
@@ -219,10 +219,7 @@ def run(args) -> dict:
                                                      ideal)
     text = markdown(result)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "int8_profile.json", result)
-    write_text_atomic(args.out / "int8_profile.md", text)
-    print(f"wrote {args.out / 'int8_profile.json'} and {args.out / 'int8_profile.md'}")
+    print("wrote {} and {}".format(*write_report(args.out, "int8_profile", result, text)))
     return result
 
 

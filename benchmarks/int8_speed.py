@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dynabert.cli_options import int_in  # noqa: E402
-from dynabert.fileio import resolve_inside, write_json_atomic, write_text_atomic  # noqa: E402
+from dynabert.fileio import resolve_inside, write_json_atomic, write_report  # noqa: E402
 from dynabert.files.manifest import read_manifest  # noqa: E402
 from export import session_settings as S  # noqa: E402
 from export.optimize import GRAPHS  # noqa: E402
@@ -375,17 +375,12 @@ def main(argv: list[str] | None = None) -> None:
     records, summary = table(rows)
     text = markdown(records, summary, args)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
     from device_bench.harness import environment
 
-    write_json_atomic(args.out / "int8_speed.json", {"environment": environment(), "seq": args.seq,
-                                                     "threads": args.threads, "rounds": args.rounds, "runs": args.runs,
-                                                     "warmup": args.warmup,
-                                                     "instances": args.instances,
-                                                     "dev_metric": args.metric_name,
-                                                     "rows": records, "summary": summary})
-    write_text_atomic(args.out / "int8_speed.md", text)
-    print(f"wrote {args.out / 'int8_speed.json'} and {args.out / 'int8_speed.md'}")
+    record = {"environment": environment(), "seq": args.seq, "threads": args.threads, "rounds": args.rounds,
+              "runs": args.runs, "warmup": args.warmup, "instances": args.instances, "dev_metric": args.metric_name,
+              "rows": records, "summary": summary}
+    print("wrote {} and {}".format(*write_report(args.out, "int8_speed", record, text)))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dynabert.cli_options import int_in  # noqa: E402
-from dynabert.fileio import write_json_atomic, write_text_atomic  # noqa: E402
+from dynabert.fileio import write_report  # noqa: E402
 from export import session_settings as S  # noqa: E402
 
 EPS = 1e-12  # BERT's LayerNorm epsilon
@@ -200,10 +200,7 @@ def run(args) -> dict:
               "steps": args.steps, "rounds": args.rounds, "runs": args.runs, "seed": args.seed, "rows": rows}
     text = markdown(result)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "layernorm_alternatives.json", result)
-    write_text_atomic(args.out / "layernorm_alternatives.md", text)
-    print(f"wrote {args.out / 'layernorm_alternatives.json'} and {args.out / 'layernorm_alternatives.md'}")
+    print("wrote {} and {}".format(*write_report(args.out, "layernorm_alternatives", result, text)))
     return result
 
 

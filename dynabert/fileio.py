@@ -77,6 +77,14 @@ def write_json_atomic(final: str | Path, obj, *, allow_nan: bool = True) -> Path
     return write_text_atomic(final, json.dumps(obj, indent=2, allow_nan=allow_nan) + "\n")
 
 
+def write_report(folder: str | Path, stem: str, record, text: str) -> tuple[Path, Path]:
+    """A benchmark's two result files, ``folder/<stem>.json`` (``record``) and ``folder/<stem>.md`` (``text``),
+    each written atomically (``folder`` is created); returns their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_json_atomic(folder / f"{stem}.json", record), write_text_atomic(folder / f"{stem}.md", text)
+
+
 def _fsync(path: Path) -> None:
     # Without fsync a power cut after the rename can leave a renamed but empty file on some filesystems.
     with open(path, "rb") as fh:

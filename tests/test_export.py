@@ -627,3 +627,12 @@ def test_reduced_precision_files_are_gated_on_the_task_metric(exported):
         assert parity["metric_gated"] == (parity["n"] >= MIN_METRIC_GATE_INPUTS)
         assert parity["passed"] == ((parity["metric_drop"] <= MAX_METRIC_DROP or not parity["metric_gated"])
                                     and parity["argmax_agreement"] >= parity["min_argmax_agreement"]), art["id"]
+
+
+def test_write_report_writes_a_benchmarks_json_and_markdown_into_a_new_folder(tmp_path):
+    from dynabert.fileio import write_report
+
+    json_path, md_path = write_report(tmp_path / "new" / "folder", "bench", {"rows": [1, 2]}, "| a |")
+    assert (json_path, md_path) == (tmp_path / "new/folder/bench.json", tmp_path / "new/folder/bench.md")
+    assert json.loads(json_path.read_text()) == {"rows": [1, 2]} and md_path.read_text() == "| a |"
+    assert sorted(p.name for p in json_path.parent.iterdir()) == ["bench.json", "bench.md"]  # no temporaries left
