@@ -165,6 +165,16 @@ def feeds_for(session, seq: int, vocab: int, seed: int = 0) -> dict[str, np.ndar
     return values if session is None else {i.name: values[i.name] for i in session.get_inputs()}
 
 
+def selected(manifest_path: Path, known: list[str], only: list[str] | None) -> list[str]:
+    """The sub-models to time, in the manifest's order: ``only`` (all when empty) plus the full one, which every
+    ratio is taken against; a name the manifest does not hold is refused in one line."""
+    unknown = [name for name in only or [] if name not in known]
+    if unknown:
+        raise SystemExit(f"int8_speed: --only {', '.join(unknown)}: not a sub-model of {manifest_path} "
+                         f"(has: {', '.join(known)})")
+    return [name for name in known if not only or name in only or name == "w1_d1"]
+
+
 def build_rows(args, vocab: int) -> list[Row]:
     manifest = read_manifest(args.export / "manifest.json").raw
     flops = {s["name"]: s["flops_seq128"] for s in manifest["subnets"]}
@@ -177,7 +187,7 @@ def build_rows(args, vocab: int) -> list[Row]:
                      Row("teacher", "int8", "teacher (optimum --avx512_vnni)", int8, S.DEFAULT, full)]
         else:
             print("optimum's ONNX exporter is not installed: the full fp32 reference is w1_d1 fp32")
-    names = [s["name"] for s in manifest["subnets"] if not args.only or s["name"] in args.only]
+    names = selected(args.export / "manifest.json", [s["name"] for s in manifest["subnets"]], args.only)
     for name in tqdm(names, desc="sub-models"):
         folder = args.export / name
         after = rebuild(folder / "hf", args.work / "after" / name, args.seq, vocab) if args.rebuild else {}
@@ -351,7 +361,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also score every row on the task's whole dev split (the data export recorded)")
     parser.add_argument("--no-rebuild", dest="rebuild", action="store_false",
                         help="time only the files as exported (no 'after' rows)")
-    parser.add_argument("--only", nargs="*", help="sub-model names to include (default: all 12)")
+    parser.add_argument("--only", nargs="*", help="sub-model names to include (default: all 12); the full model "
+                                                   "w1_d1 is always included (every ratio is against it)")
     parser.add_argument("--seq", type=int_in(1), default=128)
     parser.add_argument("--threads", type=int_in(1), default=1)
     parser.add_argument("--rounds", type=int_in(1), default=25)

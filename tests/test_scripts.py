@@ -739,3 +739,18 @@ def test_layernorm_alternatives_lists_a_candidate_onnx_runtime_cannot_load(monke
     row = next(r for r in result["rows"] if r["candidate"] == "add+groupnorm")
     assert "us_per_step" not in row and row["unsupported"] and "\n" not in row["unsupported"]
     assert "| add+groupnorm | yes | 21 | -SkipLayerNormFusion | not supported: " in la.markdown(result)
+
+
+def test_int8_speed_only_keeps_the_full_model_and_refuses_an_unknown_name_in_one_line():
+    """``--only``: the full model every ratio is taken against is always timed (without it the table could not be
+    made, after the whole timing run); a name the export does not hold is one line, before any work."""
+    import int8_speed
+
+    known = ["w1_d1", "w1_d0.5", "w0.25_d1", "w0.25_d0.5"]
+    manifest = Path("export/manifest.json")
+    assert int8_speed.selected(manifest, known, None) == known
+    assert int8_speed.selected(manifest, known, ["w0.25_d0.5", "w0.25_d1"]) == ["w1_d1", "w0.25_d1", "w0.25_d0.5"]
+    with pytest.raises(SystemExit) as exc:
+        int8_speed.selected(manifest, known, ["w0.25_d0.5", "w0.3_d1"])
+    message = str(exc.value)
+    assert "--only w0.3_d1" in message and "export/manifest.json" in message and "\n" not in message
