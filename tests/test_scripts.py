@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -739,6 +740,53 @@ def test_layernorm_alternatives_lists_a_candidate_onnx_runtime_cannot_load(monke
     row = next(r for r in result["rows"] if r["candidate"] == "add+groupnorm")
     assert "us_per_step" not in row and row["unsupported"] and "\n" not in row["unsupported"]
     assert "| add+groupnorm | yes | 21 | -SkipLayerNormFusion | not supported: " in la.markdown(result)
+
+
+def test_int8_projections_times_every_width_and_kind_and_checks_the_int8_graphs_compute_the_projections(
+        tmp_path, capsys):
+    """One row per width of the grid and kind; the INT8 graphs give the fp32 graph's output within quantization
+    error, and the check is real (a graph with one weight changed is told apart); the shapes follow
+    dynabert.arch; the files are written; bad options are one line."""
+    import int8_projections as ip
+
+    out = tmp_path / "proj"
+    args = ["--seq", "8", "--hidden", "48", "--heads", "4", "--ffn", "96", "--layers", "2", "--rounds", "2",
+            "--runs", "1", "--out", str(out)]
+    result = ip.run_cli(args)
+    rows = {(row["width"], row["kind"]): row for row in result["rows"]}
+    assert set(rows) == {(w, k) for w in (1.0, 0.75, 0.5, 0.25) for k in ip.KINDS}
+    assert rows[(0.25, "int8")]["shapes"] == {"query": [48, 12], "key": [48, 12], "value": [48, 12],
+                                               "attention_output": [12, 48], "ffn_in": [48, 24], "ffn_out": [24, 48]}
+    assert rows[(0.25, "int8")]["ideal"] == 4.0 and rows[(1.0, "fp32")]["share"] == 1.0
+    for (width, kind), row in rows.items():
+        assert row["ms_per_layer"] > 0
+        assert row["max_rel_diff_vs_fp32"] < (1e-6 if kind == "fp32" else 0.08), (width, kind)
+    assert json.loads((out / "int8_projections.json").read_text())["rows"] == result["rows"]
+    assert "| int8, uint8 weights | 0.25 |" in (out / "int8_projections.md").read_text()
+
+    # the comparison can fail: one INT8 weight off by a lot moves the output well past quantization error
+    spec = ip.subnet_spec(num_heads=4, head_size=12, intermediate_size=96, num_layers=1, width_mult=1.0,
+                          depth_mult=1.0)
+    shapes = ip.layer_shapes(spec, 48)
+    layer_weights = ip.weights(shapes, 1, np.random.default_rng(0))
+    feeds = {"x": np.random.default_rng(1).normal(size=(1, 8, 48)).astype(np.float32)}
+
+    def output(kind):
+        import onnxruntime as ort
+
+        return ort.InferenceSession(ip.graph_bytes(kind, layer_weights, 8, 48)).run(None, feeds)[0]
+
+    reference = output("fp32")
+    assert np.abs(output("int8") - reference).max() / np.abs(reference).max() < 0.08
+    layer_weights[0]["ffn_out"]["q"][:, 0] = -layer_weights[0]["ffn_out"]["q"][:, 0]
+    assert np.abs(output("int8") - reference).max() / np.abs(reference).max() > 0.2
+
+    with pytest.raises(SystemExit):
+        ip.run_cli(["--layers", "0"])
+    assert "--layers" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        ip.run_cli(["--hidden", "50", "--heads", "4", "--out", str(out)])
+    assert "not a multiple of --heads 4" in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_int8_speed_only_keeps_the_full_model_and_refuses_an_unknown_name_in_one_line():
