@@ -37,14 +37,14 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from layernorm_alternatives import time_rows  # noqa: E402  (same folder: one interleaved timing loop)
 
 from dynabert.arch import WIDTH_MULTS, SubnetSpec, subnet_spec  # noqa: E402
 from dynabert.cli_options import int_in  # noqa: E402
@@ -162,21 +162,6 @@ def build(args) -> tuple[dict, dict, dict]:
                 made[(width, kind)] = S.session(path, S.DEFAULT)
     feeds = {"x": rng.normal(0.0, 1.0, (1, args.seq, args.hidden)).astype(np.float32)}
     return made, shapes, feeds
-
-
-def time_rows(made: dict, feeds: dict, rounds: int, runs: int) -> dict:
-    """``{key: [CPU ms per run]}``: each round visits every session in a rotated order, one untimed run then
-    ``runs`` timed ones (``time.thread_time``: with one thread ONNX Runtime computes on the calling thread)."""
-    keys = list(made)
-    ms: dict = {key: [] for key in keys}
-    for r in tqdm(range(rounds), desc="rounds"):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            made[key].run(None, feeds)
-            for _ in range(runs):
-                start = time.thread_time()
-                made[key].run(None, feeds)
-                ms[key].append((time.thread_time() - start) * 1000.0)
-    return ms
 
 
 def run(args) -> dict:

@@ -160,8 +160,9 @@ def sessions(seq: int, hidden: int, steps: int, seed: int) -> tuple[dict, dict, 
 
 
 def time_rows(made: dict, feeds: dict, rounds: int, runs: int) -> dict[str, list[float]]:
-    """``{candidate: [CPU ms per run]}``: each round visits every session in a rotated order, one untimed run then
-    ``runs`` timed ones (``time.thread_time``: with one thread ONNX Runtime computes on the calling thread)."""
+    """``{key: [CPU ms per run]}`` of ``made`` (``{key: session}``, all fed ``feeds``): each round visits every
+    session in a rotated order, one untimed run then ``runs`` timed ones (``time.thread_time``: with one thread
+    ONNX Runtime computes on the calling thread). ``int8_projections.py`` times its graphs with it too."""
     names = list(made)
     ms: dict[str, list[float]] = {name: [] for name in names}
     for r in tqdm(range(rounds), desc="rounds"):
