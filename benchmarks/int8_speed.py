@@ -43,11 +43,15 @@ from tqdm.auto import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dynabert.arch import subnet_name  # noqa: E402
 from dynabert.cli_options import int_in  # noqa: E402
 from dynabert.fileio import resolve_inside, write_json_atomic, write_report  # noqa: E402
 from dynabert.files.manifest import read_manifest  # noqa: E402
 from export import session_settings as S  # noqa: E402
 from export.optimize import GRAPHS  # noqa: E402
+
+#: The full sub-model's name (width and depth 1): every ratio is taken against it.
+FULL = subnet_name(1.0, 1.0)
 
 
 @dataclass
@@ -172,7 +176,7 @@ def selected(manifest_path: Path, known: list[str], only: list[str] | None) -> l
     if unknown:
         raise SystemExit(f"int8_speed: --only {', '.join(unknown)}: not a sub-model of {manifest_path} "
                          f"(has: {', '.join(known)})")
-    return [name for name in known if not only or name in only or name == "w1_d1"]
+    return [name for name in known if not only or name in only or name == FULL]
 
 
 def build_rows(args, vocab: int) -> list[Row]:
@@ -182,11 +186,11 @@ def build_rows(args, vocab: int) -> list[Row]:
     if args.teacher is not None:
         if optimum_available():
             fp32, int8 = teacher_files(args.teacher, args.work)
-            full = flops.get("w1_d1")
+            full = flops.get(FULL)
             rows += [Row("teacher", "fp32", "teacher (optimum)", fp32, S.DEFAULT, full),
                      Row("teacher", "int8", "teacher (optimum --avx512_vnni)", int8, S.DEFAULT, full)]
         else:
-            print("optimum's ONNX exporter is not installed: the full fp32 reference is w1_d1 fp32")
+            print(f"optimum's ONNX exporter is not installed: the full fp32 reference is {FULL} fp32")
     names = selected(args.export / "manifest.json", [s["name"] for s in manifest["subnets"]], args.only)
     for name in tqdm(names, desc="sub-models"):
         folder = args.export / name
@@ -271,10 +275,10 @@ def dev_metrics(rows: list[Row], export: Path) -> str:
 
 def table(rows: list[Row]) -> tuple[list[dict], dict]:
     by = {(r.model, r.kind, r.variant): r for r in rows}
-    reference = by.get(("teacher", "fp32", "teacher (optimum)")) or by[("w1_d1", "fp32", "before")]
+    reference = by.get(("teacher", "fp32", "teacher (optimum)")) or by[(FULL, "fp32", "before")]
     records = []
     for r in rows:
-        full = by.get(("w1_d1", r.kind, r.variant))
+        full = by.get((FULL, r.kind, r.variant))
         ideal = reached = reached_cpu = None
         if r.model != "teacher" and full is not None and r.flops:
             ideal = full.flops / r.flops
@@ -299,7 +303,7 @@ def table(rows: list[Row]) -> tuple[list[dict], dict]:
             continue
         # Every INT8 row: the .onnx files and their .ort twins (what the app runs).
         int8 = [x for x in records if x["kind"].startswith("int8") and x["variant"] == variant
-                and x["model"] != "w1_d1" and x["pct_of_flops_ideal"] is not None]
+                and x["model"] != FULL and x["pct_of_flops_ideal"] is not None]
         lowest = min(int8, key=lambda x: x["pct_of_flops_ideal"], default=None)
         summary[variant] = {"w0.25_d0.5_int8_dev_metric": None if row.metric is None else round(100 * row.metric, 2),
                             "w0.25_d0.5_int8_x_full_fp32": round(reference.p50 / row.p50, 2),
