@@ -19,6 +19,10 @@ quantization. Three kinds of the same graph (same seeded weights):
 - ``int8``: uint8 activations, int8 per-channel symmetric weights: what export ships (``export/quantize.py``);
 - ``int8, uint8 weights``: the weights stored as uint8 with zero point 128, which ONNX Runtime's MLAS runs with
   its U8U8 kernels (on CPUs with AMX, the U8S8 products above run on AMX tiles, these do not);
+- ``int8, MatMulNBits``: every projection one ``MatMulNBits`` (bits 8, blocks of 32 along K, accuracy level 4:
+  ONNX Runtime quantizes the float input itself and multiplies in int8), the same weights and scales: ONNX
+  Runtime's other INT8 product, the one its weight-only LLM quantization writes
+  (``onnxruntime.quantization.matmul_nbits_quantizer``);
 - ``fp32``: ``MatMul`` + ``Add`` with the dequantized weights (the reference the INT8 outputs are checked
   against: largest difference relative to the output's largest value).
 
@@ -55,8 +59,11 @@ from export import session_settings as S  # noqa: E402
 KINDS: dict[str, str] = {
     "int8": "uint8 activations x int8 per-channel weights (what export ships)",
     "int8, uint8 weights": "uint8 activations x uint8 weights, zero point 128 (not AMX)",
+    "int8, MatMulNBits": "MatMulNBits, 8 bits, blocks of 32, accuracy level 4 (ONNX Runtime quantizes the input)",
     "fp32": "MatMul + Add, the dequantized weights",
 }
+#: MatMulNBits' block along K (the inner dimension is padded with zeros to a whole number of blocks)
+NBITS_BLOCK = 32
 #: the kind the others' outputs are checked against (every share is against the full width of the same kind)
 REFERENCE_KIND = "fp32"
 
@@ -100,6 +107,8 @@ def _projection(kind: str, name: str, x: str, w: dict, prefix: str, quantized: t
         dense = (w["q"].astype(np.float32) * w["scale"]).astype(np.float32)
         return ([h.make_node("MatMul", [x, f"{p}_w"], [f"{p}_mm"]), h.make_node("Add", [f"{p}_mm", f"{p}_b"], [out])],
                 [nh.from_array(dense, f"{p}_w"), bias], out)
+    if kind == "int8, MatMulNBits":
+        return [_matmul_nbits(x, w, p, out)], _nbits_initializers(w, p), out
     if kind == "int8":
         q, zero = w["q"], np.zeros(w["q"].shape[1], np.int8)
     else:  # uint8 weights: the same values shifted by the zero point 128
@@ -115,6 +124,29 @@ def _projection(kind: str, name: str, x: str, w: dict, prefix: str, quantized: t
     return [node], inits, out
 
 
+def _nbits_initializers(w: dict, p: str) -> list:
+    """MatMulNBits' packed weights ``[N, blocks, block]`` as uint8 (the int8 values + 128: 8-bit MatMulNBits has
+    zero point 128 when none is given), the per-channel scale repeated for each block, the bias."""
+    from onnx import numpy_helper as nh
+
+    k, n = w["q"].shape
+    blocks = -(-k // NBITS_BLOCK)
+    padded = np.zeros((blocks * NBITS_BLOCK, n), np.int16)
+    padded[:k] = w["q"]
+    packed = (padded.T.reshape(n, blocks, NBITS_BLOCK) + 128).astype(np.uint8)
+    scales = np.repeat(w["scale"][:, None], blocks, axis=1).reshape(-1)
+    return [nh.from_array(packed, f"{p}_w"), nh.from_array(scales, f"{p}_s"), nh.from_array(w["bias"], f"{p}_b")]
+
+
+def _matmul_nbits(x: str, w: dict, p: str, out: str):
+    from onnx import helper as h
+
+    k, n = w["q"].shape
+    # inputs: A, B, scales, zero points (none), g_idx (none), bias
+    return h.make_node("MatMulNBits", [x, f"{p}_w", f"{p}_s", "", "", f"{p}_b"], [out], domain="com.microsoft",
+                       K=k, N=n, bits=8, block_size=NBITS_BLOCK, accuracy_level=4)
+
+
 def graph_bytes(kind: str, layer_weights: list[dict], seq: int, hidden: int) -> bytes:
     """The serialized ONNX model: ``len(layer_weights)`` chained layers of projections of kind ``kind``."""
     from onnx import TensorProto
@@ -124,7 +156,7 @@ def graph_bytes(kind: str, layer_weights: list[dict], seq: int, hidden: int) -> 
     for i, layer in enumerate(layer_weights):
         prefix = f"l{i}_"
         quantized = None
-        if kind != "fp32":
+        if kind not in ("fp32", "int8, MatMulNBits"):  # MatMulNBits quantizes its float input itself
             quantized = (f"{prefix}xq", f"{prefix}xs", f"{prefix}xz")
             nodes.append(h.make_node("DynamicQuantizeLinear", [x], list(quantized)))
         qkv = []

@@ -777,9 +777,12 @@ def test_int8_projections_times_every_width_and_kind_and_checks_the_int8_graphs_
         return ort.InferenceSession(ip.graph_bytes(kind, layer_weights, 8, 48)).run(None, feeds)[0]
 
     reference = output("fp32")
-    assert np.abs(output("int8") - reference).max() / np.abs(reference).max() < 0.08
+    quantized = ("int8", "int8, MatMulNBits")
+    for kind in quantized:
+        assert np.abs(output(kind) - reference).max() / np.abs(reference).max() < 0.08, kind
     layer_weights[0]["ffn_out"]["q"][:, 0] = -layer_weights[0]["ffn_out"]["q"][:, 0]
-    assert np.abs(output("int8") - reference).max() / np.abs(reference).max() > 0.2
+    for kind in quantized:
+        assert np.abs(output(kind) - reference).max() / np.abs(reference).max() > 0.2, kind
 
     with pytest.raises(SystemExit):
         ip.run_cli(["--layers", "0"])
