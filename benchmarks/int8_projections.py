@@ -14,7 +14,7 @@ the exported INT8 files after its session fusions:
 - attention output, FFN in, FFN out: ``DynamicQuantizeMatMul`` (heads x head size -> hidden -> FFN -> hidden).
 
 No LayerNorm, attention scores, softmax, GELU or residual: what is left is the products and their own
-quantization. Three kinds of the same graph (same seeded weights):
+quantization. Four kinds of the same graph (same seeded weights):
 
 - ``int8``: uint8 activations, int8 per-channel symmetric weights: what export ships (``export/quantize.py``);
 - ``int8, uint8 weights``: the weights stored as uint8 with zero point 128, which ONNX Runtime's MLAS runs with
