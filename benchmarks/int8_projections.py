@@ -55,15 +55,20 @@ from dynabert.cli_options import int_in  # noqa: E402
 from dynabert.fileio import write_report  # noqa: E402
 from export import session_settings as S  # noqa: E402
 
+#: MatMulNBits' block along K (the inner dimension is padded with zeros to a whole number of blocks)
+NBITS_BLOCK = 32
+#: the MatMulNBits kind's name (one of KINDS)
+NBITS_KIND = "int8, MatMulNBits"
 #: kind -> what it is (the table's words)
 KINDS: dict[str, str] = {
     "int8": "uint8 activations x int8 per-channel weights (what export ships)",
     "int8, uint8 weights": "uint8 activations x uint8 weights, zero point 128 (not AMX)",
-    "int8, MatMulNBits": "MatMulNBits, 8 bits, blocks of 32, accuracy level 4 (ONNX Runtime quantizes the input)",
+    NBITS_KIND: f"MatMulNBits, 8 bits, blocks of {NBITS_BLOCK}, accuracy level 4 (ONNX Runtime quantizes the input)",
     "fp32": "MatMul + Add, the dequantized weights",
 }
-#: MatMulNBits' block along K (the inner dimension is padded with zeros to a whole number of blocks)
-NBITS_BLOCK = 32
+#: kinds whose products take the float layer input (no DynamicQuantizeLinear shared by query, key and value):
+#: fp32, and MatMulNBits, which quantizes its input itself
+FLOAT_INPUT_KINDS = ("fp32", NBITS_KIND)
 #: the kind the others' outputs are checked against (every share is against the full width of the same kind)
 REFERENCE_KIND = "fp32"
 
@@ -107,7 +112,7 @@ def _projection(kind: str, name: str, x: str, w: dict, prefix: str, quantized: t
         dense = (w["q"].astype(np.float32) * w["scale"]).astype(np.float32)
         return ([h.make_node("MatMul", [x, f"{p}_w"], [f"{p}_mm"]), h.make_node("Add", [f"{p}_mm", f"{p}_b"], [out])],
                 [nh.from_array(dense, f"{p}_w"), bias], out)
-    if kind == "int8, MatMulNBits":
+    if kind == NBITS_KIND:
         return [_matmul_nbits(x, w, p, out)], _nbits_initializers(w, p), out
     if kind == "int8":
         q, zero = w["q"], np.zeros(w["q"].shape[1], np.int8)
@@ -156,7 +161,7 @@ def graph_bytes(kind: str, layer_weights: list[dict], seq: int, hidden: int) -> 
     for i, layer in enumerate(layer_weights):
         prefix = f"l{i}_"
         quantized = None
-        if kind not in ("fp32", "int8, MatMulNBits"):  # MatMulNBits quantizes its float input itself
+        if kind not in FLOAT_INPUT_KINDS:
             quantized = (f"{prefix}xq", f"{prefix}xs", f"{prefix}xz")
             nodes.append(h.make_node("DynamicQuantizeLinear", [x], list(quantized)))
         qkv = []

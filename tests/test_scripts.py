@@ -777,7 +777,7 @@ def test_int8_projections_times_every_width_and_kind_and_checks_the_int8_graphs_
         return ort.InferenceSession(ip.graph_bytes(kind, layer_weights, 8, 48)).run(None, feeds)[0]
 
     reference = output("fp32")
-    quantized = ("int8", "int8, MatMulNBits")
+    quantized = ("int8", ip.NBITS_KIND)
     for kind in quantized:
         assert np.abs(output(kind) - reference).max() / np.abs(reference).max() < 0.08, kind
     layer_weights[0]["ffn_out"]["q"][:, 0] = -layer_weights[0]["ffn_out"]["q"][:, 0]
